@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * TC programs for the host side of a workload's veth.
+ *
+ *   from_endpoint  TC ingress: the packet leaves the workload. Checked
+ *                  against the source workload's mode (its egress).
+ *   to_endpoint    TC egress: the packet enters the workload. Checked
+ *                  against the destination workload's mode (its ingress).
+ *
+ * Per packet: parse -> conntrack -> (reply of a forwarded flow: pass)
+ *   -> ipcache (both addresses to identities) -> policy (segment lookup)
+ *   -> verdict by the mode of this hook's workload -> event once per verdict.
+ * A flow between two workloads on one node crosses both hooks, so it is
+ * dropped if either end is in enforce mode and no segment allows it.
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+
+#include "datapath.h"
+#include "lib/conntrack.h"
+#include "lib/events.h"
+#include "lib/maps.h"
+#include "lib/parse.h"
+#include "lib/policy.h"
+
+static __always_inline enum bh_verdict verdict_for(__u32 segment_id, __u32 mode)
+{
+	if (segment_id)
+		return BH_VERDICT_FORWARDED;
+	return mode == BH_MODE_ENFORCE ? BH_VERDICT_DROPPED : BH_VERDICT_AUDIT;
+}
+
+static __always_inline void count_verdict(enum bh_verdict verdict)
+{
+	switch (verdict) {
+	case BH_VERDICT_FORWARDED:
+		stat_inc(BH_STAT_FORWARDED);
+		break;
+	case BH_VERDICT_AUDIT:
+		stat_inc(BH_STAT_AUDIT);
+		break;
+	default:
+		stat_inc(BH_STAT_DROPPED_POLICY);
+		break;
+	}
+}
+
+static __always_inline int handle_packet(struct __sk_buff *skb, enum bh_hook hook)
+{
+	struct packet pkt;
+	__u64 now_ns = bpf_ktime_get_ns();
+
+	stat_inc(BH_STAT_PACKETS);
+	switch (parse_packet(skb, &pkt)) {
+	case PARSE_NOT_IPV4:
+		stat_inc(BH_STAT_NOT_IPV4);
+		return TC_ACT_OK;
+	case PARSE_MALFORMED:
+		stat_inc(BH_STAT_MALFORMED);
+		return TC_ACT_SHOT;
+	default:
+		break;
+	}
+
+	struct bh_ct_key key = ct_key_of(&pkt);
+
+	if (!bpf_map_lookup_elem(&bh_conntrack, &key)) {
+		struct bh_ct_key reply_key = ct_key_reversed(&key);
+		struct bh_ct_entry *flow = bpf_map_lookup_elem(&bh_conntrack, &reply_key);
+
+		if (flow && (flow->flags & BH_CT_FORWARDED)) {
+			flow->last_seen_ns = now_ns;
+			stat_inc(BH_STAT_REPLY);
+			return TC_ACT_OK;
+		}
+	}
+
+	/* Establishing direction: decide on every packet, not just the first. */
+	struct verdict_info info = { .hook = hook };
+
+	info.src_identity = identity_of(pkt.saddr_be);
+	info.dst_identity = identity_of(pkt.daddr_be);
+	info.mode = mode_of(hook == BH_HOOK_FROM_ENDPOINT ? info.src_identity
+							  : info.dst_identity);
+	info.segment_id = segment_of(info.src_identity, info.dst_identity, &pkt);
+	info.verdict = verdict_for(info.segment_id, info.mode);
+	count_verdict(info.verdict);
+
+	struct bh_ct_entry *flow = ct_lookup_or_create(&key, now_ns);
+
+	if (flow) {
+		__u32 new_bits = BH_CT_REPORTED(info.verdict);
+
+		if (info.verdict != BH_VERDICT_DROPPED)
+			new_bits |= BH_CT_FORWARDED;
+		flow->last_seen_ns = now_ns;
+		__u32 old_bits = __sync_fetch_and_or(&flow->flags, new_bits);
+
+		if (!(old_bits & BH_CT_REPORTED(info.verdict)))
+			emit_flow_event(skb, &pkt, &info, now_ns);
+	} else {
+		emit_flow_event(skb, &pkt, &info, now_ns); /* untracked: report every packet */
+	}
+
+	return info.verdict == BH_VERDICT_DROPPED ? TC_ACT_SHOT : TC_ACT_OK;
+}
+
+SEC("tc")
+int from_endpoint(struct __sk_buff *skb)
+{
+	return handle_packet(skb, BH_HOOK_FROM_ENDPOINT);
+}
+
+SEC("tc")
+int to_endpoint(struct __sk_buff *skb)
+{
+	return handle_packet(skb, BH_HOOK_TO_ENDPOINT);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

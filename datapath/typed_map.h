@@ -1,0 +1,109 @@
+// Typed access to one BPF map. The map's fd is borrowed from the bpf_object
+// that owns it; a TypedMap must not outlive that object.
+//
+// Every error names the map, the operation, the key and the errno:
+//   "update bh_policy 256->257 tcp/8080: E2BIG (Argument list too long)"
+//
+// Not thread-safe by itself; the kernel side is safe for concurrent use.
+//
+//   TypedMap<bh_policy_key, bh_policy_value> policy(fd, "bh_policy");
+//   BH_RETURN_IF_ERROR(policy.Update(key, value));
+#pragma once
+
+#include <bpf/bpf.h>
+
+#include <cerrno>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "datapath/abi.h"
+#include "datapath/status.h"
+
+namespace bulkhead {
+
+template <typename Key, typename Value>
+class TypedMap {
+ public:
+  TypedMap(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
+
+  const std::string& name() const { return name_; }
+  int fd() const { return fd_; }
+
+  // flags: BPF_ANY (default), BPF_NOEXIST or BPF_EXIST.
+  absl::Status Update(const Key& key, const Value& value, std::uint64_t flags = BPF_ANY) {
+    if (bpf_map_update_elem(fd_, &key, &value, flags) != 0) return Error("update", key, errno);
+    return absl::OkStatus();
+  }
+
+  // nullopt when the key is absent; an error only when the lookup failed.
+  absl::StatusOr<std::optional<Value>> Lookup(const Key& key) const {
+    Value value;
+    if (bpf_map_lookup_elem(fd_, &key, &value) == 0) return value;
+    if (errno == ENOENT) return std::nullopt;
+    return Error("lookup", key, errno);
+  }
+
+  // Deleting an absent key is not an error.
+  absl::Status Delete(const Key& key) {
+    if (bpf_map_delete_elem(fd_, &key) == 0 || errno == ENOENT) return absl::OkStatus();
+    return Error("delete", key, errno);
+  }
+
+  // Writes all entries in one syscall (hash maps). On failure, the entries
+  // before the failing one are written; the error names the failing key.
+  absl::Status UpdateBatch(std::span<const Key> keys, std::span<const Value> values) {
+    if (keys.size() != values.size())
+      return absl::InvalidArgumentError(absl::StrCat("update batch ", name_, ": ", keys.size(),
+                                                     " keys but ", values.size(), " values"));
+    std::size_t done = 0;
+    while (done < keys.size()) {
+      __u32 count = keys.size() - done;
+      LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+      int rc = bpf_map_update_batch(fd_, keys.data() + done, values.data() + done, &count, &opts);
+      done += count;
+      if (rc != 0) return Error("update batch", keys[done < keys.size() ? done : 0], errno);
+    }
+    return absl::OkStatus();
+  }
+
+  // Calls fn for every entry. Entries changed concurrently may be seen or not.
+  absl::Status ForEach(absl::FunctionRef<void(const Key&, const Value&)> fn) const {
+    Key key;
+    Key next;
+    const Key* prev = nullptr;
+    while (bpf_map_get_next_key(fd_, prev, &next) == 0) {
+      Value value;
+      if (bpf_map_lookup_elem(fd_, &next, &value) == 0)
+        fn(next, value);
+      else if (errno != ENOENT)
+        return Error("lookup", next, errno);
+      key = next;
+      prev = &key;
+    }
+    if (errno != ENOENT) return ErrnoError(errno, absl::StrCat("iterate ", name_));
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::Status Error(absl::string_view op, const Key& key, int err) const {
+    std::string message = absl::StrCat(op, " ", name_, " ", DescribeKey(key));
+    if (err == E2BIG) {
+      bpf_map_info info{};
+      __u32 len = sizeof(info);
+      if (bpf_obj_get_info_by_fd(fd_, &info, &len) == 0)
+        absl::StrAppend(&message, " (map full, ", info.max_entries, " entries)");
+    }
+    return ErrnoError(err, message);
+  }
+
+  int fd_;
+  std::string name_;
+};
+
+}  // namespace bulkhead
