@@ -32,6 +32,24 @@ std::string ProtocolName(std::uint8_t proto) {
   }
 }
 
+bh_ipcache_key Ipv4IpcacheKey(std::uint32_t addr_be, int prefix_len) {
+  bh_ipcache_key key{};
+  key.prefixlen = BH_IPCACHE_PREFIX_BITS + prefix_len;
+  key.family = AF_INET;
+  std::memcpy(key.addr, &addr_be, sizeof(addr_be));
+  return key;
+}
+
+bh_policy_key PolicyKey(std::uint32_t src_identity, std::uint32_t dst_identity, std::uint8_t proto,
+                        std::uint16_t port) {
+  bh_policy_key key{};
+  key.src_identity = src_identity;
+  key.dst_identity = dst_identity;
+  key.proto = proto;
+  key.dport_be = htons(port);
+  return key;
+}
+
 std::string DescribeKey(const bh_policy_key& key) {
   return absl::StrCat(key.src_identity, "->", key.dst_identity, " ", ProtocolName(key.proto), "/",
                       ntohs(key.dport_be));

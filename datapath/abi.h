@@ -17,6 +17,11 @@ static_assert(sizeof(bh_flow_event) == 48);
 
 namespace bulkhead {
 
+// Key builders: ports and addresses in host order in, kernel layout out.
+bh_ipcache_key Ipv4IpcacheKey(std::uint32_t addr_be, int prefix_len = 32);
+bh_policy_key PolicyKey(std::uint32_t src_identity, std::uint32_t dst_identity, std::uint8_t proto,
+                        std::uint16_t port);
+
 // Human-readable keys for error messages ("3->7 tcp/443").
 std::string DescribeKey(const bh_policy_key& key);
 std::string DescribeKey(const bh_ipcache_key& key);

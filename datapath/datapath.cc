@@ -80,6 +80,12 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   }
   endpoint_bpf* skel = endpoint_bpf::open(&open_opts);
   if (!skel) return ErrnoError(errno, "open BPF object endpoint");
+  if (options.pin_dir.empty()) {
+    // The maps ask to be pinned by name, which libbpf would otherwise do
+    // under /sys/fs/bpf: unpinned means private to this process.
+    bpf_map* map;
+    bpf_object__for_each_map(map, skel->obj) bpf_map__set_pin_path(map, nullptr);
+  }
   if (int err = endpoint_bpf::load(skel); err != 0) {
     endpoint_bpf::destroy(skel);
     return ErrnoError(err, absl::StrCat("load BPF object endpoint (pinned maps under ",

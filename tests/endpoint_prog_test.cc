@@ -1,0 +1,230 @@
+// The endpoint programs, packet by packet, through BPF_PROG_TEST_RUN: the
+// real verifier, real maps, real ring buffer. Needs root (label "root").
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <linux/pkt_cls.h>
+#include <netinet/in.h>
+
+#include <boost/asio/io_context.hpp>
+#include <vector>
+
+#include "datapath/datapath.h"
+#include "datapath/event_reader.h"
+#include "gtest/gtest.h"
+#include "tests/packets.h"
+
+namespace bulkhead {
+namespace {
+
+using testing::Frame;
+using testing::kAck;
+using testing::kSyn;
+using testing::kSynAck;
+
+constexpr std::uint32_t kFrontend = 256;
+constexpr std::uint32_t kApi = 257;
+constexpr std::uint32_t kDb = 258;
+const char* kFrontendIp = "10.244.1.10";
+const char* kApiIp = "10.244.1.20";
+const char* kDbIp = "10.244.1.30";
+const char* kOutsideIp = "10.244.9.9";  // in no ipcache entry: world
+
+std::uint32_t Addr(const char* dotted) {
+  in_addr a{};
+  inet_pton(AF_INET, dotted, &a);
+  return a.s_addr;
+}
+
+class EndpointProgramTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dp = Datapath::Load({});
+    ASSERT_TRUE(dp.ok()) << dp.status();
+    dp_ = std::move(*dp);
+    for (auto [ip, id] : {std::pair{kFrontendIp, kFrontend}, {kApiIp, kApi}, {kDbIp, kDb}})
+      ASSERT_TRUE(dp_->ipcache().Update(Ipv4IpcacheKey(Addr(ip)), {.identity = id}).ok());
+    auto reader = EventReader::Create(io_, dp_->events_fd(),
+                                      [this](const bh_flow_event& e) { events_.push_back(e); });
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    reader_ = std::move(*reader);
+  }
+
+  void SetMode(std::uint32_t identity, bh_mode mode) {
+    ASSERT_TRUE(dp_->modes().Update(identity, {.mode = static_cast<__u32>(mode)}).ok());
+  }
+  void Allow(std::uint32_t src, std::uint32_t dst, std::uint8_t proto, std::uint16_t port,
+             std::uint32_t segment_id) {
+    ASSERT_TRUE(
+        dp_->policy().Update(PolicyKey(src, dst, proto, port), {.segment_id = segment_id}).ok());
+  }
+
+  // Runs one frame through a program; returns the TC verdict.
+  int Run(int prog_fd, Frame frame) {
+    frame.resize(std::max<std::size_t>(frame.size(), 64));
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
+                .data_size_in = static_cast<__u32>(frame.size()), .repeat = 1);
+    EXPECT_EQ(bpf_prog_test_run_opts(prog_fd, &opts), 0) << "BPF_PROG_TEST_RUN: " << errno;
+    return static_cast<int>(opts.retval);
+  }
+  int FromEndpoint(Frame f) { return Run(dp_->from_endpoint_fd(), std::move(f)); }
+  int ToEndpoint(Frame f) { return Run(dp_->to_endpoint_fd(), std::move(f)); }
+
+  std::vector<bh_flow_event> DrainEvents() {
+    events_.clear();
+    EXPECT_TRUE(reader_->Drain().ok());
+    return events_;
+  }
+  std::uint64_t Stat(bh_stat stat) { return (*dp_->ReadStats())[stat]; }
+
+  boost::asio::io_context io_;
+  std::unique_ptr<Datapath> dp_;
+  std::unique_ptr<EventReader> reader_;
+  std::vector<bh_flow_event> events_;
+};
+
+TEST_F(EndpointProgramTest, SegmentAllowsFlowIntoEnforcedWorkload) {
+  SetMode(kApi, BH_MODE_ENFORCE);
+  Allow(kFrontend, kApi, IPPROTO_TCP, 8080, 7);
+
+  EXPECT_EQ(ToEndpoint(testing::TcpFrame({kFrontendIp, kApiIp, 40000, 8080}, kSyn)), TC_ACT_OK);
+
+  auto events = DrainEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].verdict, BH_VERDICT_FORWARDED);
+  EXPECT_EQ(events[0].src_identity, kFrontend);
+  EXPECT_EQ(events[0].dst_identity, kApi);
+  EXPECT_EQ(events[0].segment_id, 7u);
+  EXPECT_EQ(ntohs(events[0].dport_be), 8080);
+  EXPECT_TRUE(events[0].flags & BH_FLOW_TCP_SYN);
+}
+
+TEST_F(EndpointProgramTest, NoSegmentIsDroppedInEnforceAndReportedOnce) {
+  SetMode(kDb, BH_MODE_ENFORCE);
+  Allow(kApi, kDb, IPPROTO_TCP, 5432, 1);  // a segment for somebody else
+
+  Frame syn = testing::TcpFrame({kFrontendIp, kDbIp, 40001, 5432}, kSyn);
+  EXPECT_EQ(ToEndpoint(syn), TC_ACT_SHOT);
+  EXPECT_EQ(ToEndpoint(syn), TC_ACT_SHOT);  // the retransmitted SYN too
+
+  auto events = DrainEvents();
+  ASSERT_EQ(events.size(), 1u) << "one event per flow, not per packet";
+  EXPECT_EQ(events[0].verdict, BH_VERDICT_DROPPED);
+  EXPECT_EQ(events[0].mode, BH_MODE_ENFORCE);
+  EXPECT_EQ(events[0].hook, BH_HOOK_TO_ENDPOINT);
+  EXPECT_EQ(Stat(BH_STAT_DROPPED_POLICY), 2u);
+}
+
+TEST_F(EndpointProgramTest, EnforcedSourceCannotLeaveWithoutSegment) {
+  SetMode(kFrontend, BH_MODE_ENFORCE);
+  EXPECT_EQ(FromEndpoint(testing::UdpFrame({kFrontendIp, kDbIp, 5353, 53})), TC_ACT_SHOT);
+  // The destination's hook is not what decides a from-endpoint packet.
+  SetMode(kFrontend, BH_MODE_LEARN);
+  SetMode(kDb, BH_MODE_ENFORCE);
+  EXPECT_EQ(FromEndpoint(testing::UdpFrame({kFrontendIp, kDbIp, 5354, 53})), TC_ACT_OK);
+}
+
+TEST_F(EndpointProgramTest, RepliesOfAllowedFlowPass) {
+  SetMode(kFrontend, BH_MODE_ENFORCE);
+  SetMode(kApi, BH_MODE_ENFORCE);
+  Allow(kFrontend, kApi, IPPROTO_TCP, 8080, 3);
+
+  ASSERT_EQ(ToEndpoint(testing::TcpFrame({kFrontendIp, kApiIp, 40002, 8080}, kSyn)), TC_ACT_OK);
+  // api answers: no api -> frontend segment exists, the reply passes anyway.
+  EXPECT_EQ(FromEndpoint(testing::TcpFrame({kApiIp, kFrontendIp, 8080, 40002}, kSynAck)),
+            TC_ACT_OK);
+  EXPECT_EQ(ToEndpoint(testing::TcpFrame({kApiIp, kFrontendIp, 8080, 40002}, kAck)), TC_ACT_OK);
+  EXPECT_EQ(Stat(BH_STAT_REPLY), 2u);
+  // But api may not open its own connection to frontend.
+  EXPECT_EQ(FromEndpoint(testing::TcpFrame({kApiIp, kFrontendIp, 40003, 8080}, kSyn)), TC_ACT_SHOT);
+}
+
+TEST_F(EndpointProgramTest, DroppedFlowGivesNoReplyPath) {
+  SetMode(kDb, BH_MODE_ENFORCE);
+  ASSERT_EQ(ToEndpoint(testing::TcpFrame({kFrontendIp, kDbIp, 40004, 5432}, kSyn)), TC_ACT_SHOT);
+  // A packet shaped as db's answer is not a reply: the flow never passed.
+  EXPECT_EQ(FromEndpoint(testing::TcpFrame({kDbIp, kFrontendIp, 5432, 40004}, kSynAck)),
+            TC_ACT_SHOT);
+}
+
+TEST_F(EndpointProgramTest, RevokedSegmentBitesOnNextPacket) {
+  SetMode(kApi, BH_MODE_ENFORCE);
+  Allow(kFrontend, kApi, IPPROTO_TCP, 8080, 4);
+  Frame syn = testing::TcpFrame({kFrontendIp, kApiIp, 40005, 8080}, kSyn);
+  Frame data = testing::TcpFrame({kFrontendIp, kApiIp, 40005, 8080}, kAck);
+  ASSERT_EQ(ToEndpoint(syn), TC_ACT_OK);
+  ASSERT_EQ(ToEndpoint(data), TC_ACT_OK);
+
+  ASSERT_TRUE(dp_->policy().Delete(PolicyKey(kFrontend, kApi, IPPROTO_TCP, 8080)).ok());
+  EXPECT_EQ(ToEndpoint(data), TC_ACT_SHOT);
+}
+
+TEST_F(EndpointProgramTest, LearnModePassesAndReportsForLearning) {
+  SetMode(kApi, BH_MODE_LEARN);
+  EXPECT_EQ(ToEndpoint(testing::TcpFrame({kFrontendIp, kApiIp, 40006, 8080}, kSyn)), TC_ACT_OK);
+  auto events = DrainEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].verdict, BH_VERDICT_AUDIT);
+  EXPECT_EQ(events[0].mode, BH_MODE_LEARN);
+  EXPECT_EQ(events[0].segment_id, 0u);
+}
+
+TEST_F(EndpointProgramTest, FlowSeenByBothHooksIsReportedOnceUnlessDropped) {
+  SetMode(kFrontend, BH_MODE_LEARN);
+  SetMode(kApi, BH_MODE_LEARN);
+  Frame syn = testing::TcpFrame({kFrontendIp, kApiIp, 40007, 8080}, kSyn);
+  ASSERT_EQ(FromEndpoint(syn), TC_ACT_OK);
+  ASSERT_EQ(ToEndpoint(syn), TC_ACT_OK);
+  EXPECT_EQ(DrainEvents().size(), 1u);
+
+  SetMode(kApi, BH_MODE_ENFORCE);
+  Frame other = testing::TcpFrame({kFrontendIp, kApiIp, 40008, 8080}, kSyn);
+  ASSERT_EQ(FromEndpoint(other), TC_ACT_OK);
+  ASSERT_EQ(ToEndpoint(other), TC_ACT_SHOT);
+  auto events = DrainEvents();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].verdict, BH_VERDICT_AUDIT);
+  EXPECT_EQ(events[1].verdict, BH_VERDICT_DROPPED);
+}
+
+TEST_F(EndpointProgramTest, IcmpEchoNeedsSegmentAndItsReplyPasses) {
+  SetMode(kDb, BH_MODE_ENFORCE);
+  EXPECT_EQ(ToEndpoint(testing::IcmpEchoFrame(kApiIp, kDbIp, 77, false)), TC_ACT_SHOT);
+
+  Allow(kApi, kDb, IPPROTO_ICMP, 0, 9);
+  EXPECT_EQ(ToEndpoint(testing::IcmpEchoFrame(kApiIp, kDbIp, 78, false)), TC_ACT_OK);
+  EXPECT_EQ(FromEndpoint(testing::IcmpEchoFrame(kDbIp, kApiIp, 78, true)), TC_ACT_OK);
+  // An echo reply nobody asked for is not a reply.
+  EXPECT_EQ(FromEndpoint(testing::IcmpEchoFrame(kDbIp, kApiIp, 79, true)), TC_ACT_SHOT);
+}
+
+TEST_F(EndpointProgramTest, UnknownAddressIsWorld) {
+  SetMode(kDb, BH_MODE_ENFORCE);
+  Allow(BH_IDENTITY_WORLD, kDb, IPPROTO_TCP, 5432, 5);
+  EXPECT_EQ(ToEndpoint(testing::TcpFrame({kOutsideIp, kDbIp, 40009, 5432}, kSyn)), TC_ACT_OK);
+  auto events = DrainEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].src_identity, static_cast<__u32>(BH_IDENTITY_WORLD));
+}
+
+TEST_F(EndpointProgramTest, NonIpPassesEvenInEnforce) {
+  SetMode(kFrontend, BH_MODE_ENFORCE);
+  EXPECT_EQ(FromEndpoint(testing::ArpFrame()), TC_ACT_OK);
+  EXPECT_EQ(Stat(BH_STAT_NOT_IPV4), 1u);
+  EXPECT_TRUE(DrainEvents().empty());
+}
+
+TEST_F(EndpointProgramTest, MalformedIpv4IsDroppedAndCounted) {
+  EXPECT_EQ(FromEndpoint(testing::BadIhlFrame(kFrontendIp, kApiIp)), TC_ACT_SHOT);
+  EXPECT_EQ(Stat(BH_STAT_MALFORMED), 1u);
+}
+
+TEST_F(EndpointProgramTest, UnmanagedWorkloadIsNeverDropped) {
+  // No mode entry at all: observed, not enforced.
+  EXPECT_EQ(ToEndpoint(testing::TcpFrame({kFrontendIp, kDbIp, 40010, 5432}, kSyn)), TC_ACT_OK);
+  auto events = DrainEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].mode, BH_MODE_UNMANAGED);
+}
+
+}  // namespace
+}  // namespace bulkhead
