@@ -1,0 +1,264 @@
+#include "controlplane/agent.h"
+
+#include <boost/asio/post.hpp>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "controlplane/atomic_file.h"
+#include "controlplane/log.h"
+#include "datapath/status.h"
+
+namespace bulkhead {
+namespace {
+
+constexpr char kStateFile[] = "state.pb";
+
+bulkhead::v1::Response ErrorResponse(const absl::Status& status) {
+  bulkhead::v1::Response response;
+  response.mutable_error()->set_code(static_cast<int>(status.code()));
+  response.mutable_error()->set_message(std::string(status.message()));
+  return response;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(boost::asio::io_context& io,
+                                                     AgentOptions options) {
+  BH_ASSIGN_OR_RETURN(std::vector<Workload> workloads, LoadInventory(options.inventory_path));
+  BH_ASSIGN_OR_RETURN(IdentityTable identities, IdentityTable::Build(std::move(workloads)));
+  return std::unique_ptr<Agent>(new Agent(io, std::move(options), std::move(identities)));
+}
+
+Agent::Agent(boost::asio::io_context& io, AgentOptions options, IdentityTable identities)
+    : io_(io),
+      options_(std::move(options)),
+      identities_(std::move(identities)),
+      learner_(identities_, [this](std::uint32_t identity) { return ModeOf(identity); }) {
+  for (const auto& [identity, workload] : identities_.workloads())
+    modes_[identity] = workload.mode.value_or(options_.default_mode);
+}
+
+Agent::~Agent() {
+  // Stop the inputs before the datapath they feed from goes away.
+  api_.reset();
+  links_.reset();
+  events_.reset();
+  if (datapath_) LogInfo("detaching from interfaces");
+  datapath_.reset();
+}
+
+absl::Status Agent::Start() {
+  BH_RETURN_IF_ERROR(LoadState());
+
+  if (!options_.pin_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(options_.pin_dir, ec);
+  }
+  BH_ASSIGN_OR_RETURN(datapath_, Datapath::Load({.pin_dir = options_.pin_dir,
+                                                 .keep_pinned = options_.keep_pinned}));
+  BH_RETURN_IF_ERROR(Compiler::InstallIdentities(identities_, datapath_->ipcache()));
+  for (const auto& [identity, mode] : modes_) BH_RETURN_IF_ERROR(SetMode(identity, mode));
+  BH_RETURN_IF_ERROR(compiler_.Adopt(datapath_->policy()));
+  BH_RETURN_IF_ERROR(CompileAndPersist());
+
+  BH_ASSIGN_OR_RETURN(events_,
+                      EventReader::Create(io_, datapath_->events_fd(),
+                                          [this](const bh_flow_event& e) { OnFlowEvent(e); }));
+  events_->Start();
+
+  BH_ASSIGN_OR_RETURN(
+      links_, LinkWatcher::Create(
+                  io_, options_.interface_pattern, [this](const Link& l) { OnLinkAdded(l); },
+                  [this](const Link& l) { OnLinkRemoved(l); }));
+  BH_RETURN_IF_ERROR(links_->Start());
+
+  BH_ASSIGN_OR_RETURN(api_, ApiServer::Create(io_, options_.socket_path,
+                                               [this](const auto& r) { return Handle(r); }));
+  api_->Start();
+
+  LogInfo(absl::StrCat("bulkheadd ready: ", identities_.workloads().size(), " workloads, ",
+                       store_.size(), " segments, interfaces \"", options_.interface_pattern,
+                       "\", API on ", options_.socket_path));
+  return absl::OkStatus();
+}
+
+void Agent::OnLinkAdded(const Link& link) {
+  if (datapath_->IsAttached(link.ifindex)) return;
+  if (absl::Status status = datapath_->Attach(link.ifindex, link.name); !status.ok()) {
+    LogError(status.message());
+    return;
+  }
+  LogInfo(absl::StrCat("attached to ", link.name, " (ifindex ", link.ifindex, ")"));
+}
+
+void Agent::OnLinkRemoved(const Link& link) {
+  if (!datapath_->IsAttached(link.ifindex)) return;
+  (void)datapath_->Detach(link.ifindex);
+  LogInfo(absl::StrCat("interface ", link.name, " is gone"));
+}
+
+void Agent::OnFlowEvent(const bh_flow_event& event) {
+  ++flows_seen_;
+  history_.push_back(
+      FlowFromEvent(event, identities_, datapath_->InterfaceName(event.ifindex), clock_));
+  while (history_.size() > options_.flow_history) history_.pop_front();
+
+  std::optional<SegmentKey> learned = learner_.Observe(event);
+  if (learned && store_.Learn(*learned, absl::Now())) {
+    LogInfo(absl::StrCat("learned segment ", ToString(*learned)));
+    ScheduleCompile();
+  }
+}
+
+// Compiles once for a burst of learned segments: the loop first drains the
+// ring buffer, then runs this.
+void Agent::ScheduleCompile() {
+  if (compile_scheduled_) return;
+  compile_scheduled_ = true;
+  boost::asio::post(io_, [this] {
+    compile_scheduled_ = false;
+    if (absl::Status status = CompileAndPersist(); !status.ok()) LogError(status.message());
+  });
+}
+
+absl::Status Agent::CompileAndPersist() {
+  CompiledPolicy compiled = Compiler::Compile(store_.Snapshot(), identities_);
+  for (const std::string& segment : compiled.unresolved)
+    LogWarning(absl::StrCat("segment ", segment, " names a workload not in the inventory"));
+  BH_RETURN_IF_ERROR(compiler_.Apply(compiled.entries, datapath_->policy()));
+  return SaveState();
+}
+
+bh_mode Agent::ModeOf(std::uint32_t identity) const {
+  auto it = modes_.find(identity);
+  return it == modes_.end() ? BH_MODE_UNMANAGED : it->second;
+}
+
+absl::Status Agent::SetMode(std::uint32_t identity, bh_mode mode) {
+  BH_RETURN_IF_ERROR(datapath_->modes().Update(identity, {.mode = static_cast<__u32>(mode)}));
+  modes_[identity] = mode;
+  return absl::OkStatus();
+}
+
+absl::Status Agent::LoadState() {
+  if (options_.state_dir.empty()) return absl::OkStatus();
+  std::string path = absl::StrCat(options_.state_dir, "/", kStateFile);
+  BH_ASSIGN_OR_RETURN(std::optional<std::string> bytes, ReadFileIfExists(path));
+  if (!bytes) return absl::OkStatus();
+  bulkhead::v1::AgentState state;
+  if (!state.ParseFromString(*bytes))
+    return absl::DataLossError(absl::StrCat("state file ", path, " is not a bulkhead state file"));
+  store_.Restore(state.policy());
+  for (const auto& [workload, mode] : state.modes()) {
+    if (auto identity = identities_.IdentityOf(workload))
+      modes_[*identity] = static_cast<bh_mode>(mode);
+  }
+  LogInfo(absl::StrCat("restored ", store_.size(), " segments and ", state.modes_size(),
+                       " modes from ", path));
+  return absl::OkStatus();
+}
+
+absl::Status Agent::SaveState() const {
+  if (options_.state_dir.empty()) return absl::OkStatus();
+  std::error_code ec;
+  std::filesystem::create_directories(options_.state_dir, ec);
+  bulkhead::v1::AgentState state;
+  *state.mutable_policy() = store_.Snapshot();
+  for (const auto& [identity, mode] : modes_)
+    (*state.mutable_modes())[identities_.NameOf(identity)] = static_cast<bulkhead::v1::Mode>(mode);
+  return WriteFileAtomically(absl::StrCat(options_.state_dir, "/", kStateFile),
+                             state.SerializeAsString());
+}
+
+bulkhead::v1::Response Agent::Handle(const bulkhead::v1::Request& request) {
+  bulkhead::v1::Response response;
+  switch (request.kind_case()) {
+    case bulkhead::v1::Request::kStatus:
+      *response.mutable_status() = Status();
+      break;
+    case bulkhead::v1::Request::kFlows:
+      *response.mutable_flows() = Flows(request.flows());
+      break;
+    case bulkhead::v1::Request::kSetMode: {
+      auto result = SetModes(request.set_mode());
+      if (!result.ok()) return ErrorResponse(result.status());
+      *response.mutable_set_mode() = *std::move(result);
+      break;
+    }
+    case bulkhead::v1::Request::kExportPolicy:
+      *response.mutable_export_policy()->mutable_policy() = store_.Snapshot();
+      break;
+    default:
+      return ErrorResponse(absl::InvalidArgumentError("empty or unknown request"));
+  }
+  return response;
+}
+
+bulkhead::v1::StatusResponse Agent::Status() const {
+  bulkhead::v1::StatusResponse status;
+  status.set_version(BULKHEAD_VERSION);
+  status.set_uptime_seconds(absl::ToInt64Seconds(absl::Now() - started_));
+  for (const auto& [identity, workload] : identities_.workloads()) {
+    auto* w = status.add_workloads();
+    w->set_workload(workload.id());
+    w->set_identity(identity);
+    w->set_mode(static_cast<bulkhead::v1::Mode>(ModeOf(identity)));
+    for (const auto& address : workload.addresses) w->add_addresses(address);
+  }
+  for (const auto& name : datapath_->AttachedInterfaces()) status.add_interfaces(name);
+  status.set_segments(store_.size());
+  status.set_flows_seen(flows_seen_);
+  if (auto stats = datapath_->ReadStats(); stats.ok()) {
+    for (int i = 0; i < BH_STAT_MAX; ++i)
+      (*status.mutable_datapath_counters())[StatName(i)] = (*stats)[i];
+  }
+  const LearnerCounters& learner = learner_.counters();
+  auto& counters = *status.mutable_datapath_counters();
+  counters["learner_learned"] = learner.learned;
+  counters["learner_skipped_not_learning"] = learner.not_learning;
+  counters["learner_skipped_external_peer"] = learner.external_peer;
+  counters["learner_skipped_untrusted_port"] = learner.untrusted_port;
+  return status;
+}
+
+bulkhead::v1::FlowsResponse Agent::Flows(const bulkhead::v1::FlowsRequest& request) const {
+  bulkhead::v1::FlowsResponse response;
+  std::size_t skip = 0;
+  if (request.last() > 0 && request.last() < history_.size())
+    skip = history_.size() - request.last();
+  for (std::size_t i = skip; i < history_.size(); ++i) *response.add_flows() = history_[i];
+  return response;
+}
+
+absl::StatusOr<bulkhead::v1::SetModeResponse> Agent::SetModes(
+    const bulkhead::v1::SetModeRequest& request) {
+  if (request.mode() == bulkhead::v1::MODE_UNSPECIFIED)
+    return absl::InvalidArgumentError("mode must be learn, monitor or enforce");
+  bh_mode mode = static_cast<bh_mode>(request.mode());
+  std::vector<std::uint32_t> targets;
+  if (request.all()) {
+    for (const auto& [identity, workload] : identities_.workloads()) targets.push_back(identity);
+  } else {
+    auto identity = identities_.IdentityOf(request.workload());
+    if (!identity)
+      return absl::NotFoundError(absl::StrCat("no workload \"", request.workload(),
+                                              "\" in the inventory (expected namespace/name)"));
+    targets.push_back(*identity);
+  }
+  // Learn from every flow seen so far and compile it first: a workload must
+  // not enforce before the segments learned for it are in the policy map.
+  if (auto drained = events_->Drain(); !drained.ok()) return drained.status();
+  if (compile_scheduled_) BH_RETURN_IF_ERROR(CompileAndPersist());
+
+  bulkhead::v1::SetModeResponse response;
+  for (std::uint32_t identity : targets) {
+    BH_RETURN_IF_ERROR(SetMode(identity, mode));
+    response.add_changed(identities_.NameOf(identity));
+  }
+  BH_RETURN_IF_ERROR(SaveState());
+  LogInfo(absl::StrCat("mode ", ModeName(mode), " for ", absl::StrJoin(response.changed(), ", ")));
+  return response;
+}
+
+}  // namespace bulkhead

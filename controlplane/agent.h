@@ -1,0 +1,96 @@
+// bulkheadd: the per-node agent.
+//
+// Start() loads the datapath, writes identities and the compiled policy into
+// its maps, attaches to every interface matching the pattern (and to new ones
+// as they appear), then consumes flow events: each becomes a Flow in the
+// history, and in learn mode may become a segment, compiled into the policy
+// map on the next turn of the loop. The API serves status, flows, modes and
+// the policy. Learned segments and modes are saved to the state directory
+// after every change and restored on start.
+//
+// Everything runs on the one io_context thread; nothing here is shared.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "controlplane/api_server.h"
+#include "controlplane/compiler.h"
+#include "controlplane/flow_builder.h"
+#include "controlplane/identity_table.h"
+#include "controlplane/learner.h"
+#include "controlplane/policy_store.h"
+#include "datapath/datapath.h"
+#include "datapath/event_reader.h"
+#include "datapath/link_watcher.h"
+#include "proto/api.pb.h"
+
+namespace bulkhead {
+
+struct AgentOptions {
+  std::string inventory_path;
+  std::string interface_pattern = "lxc*";
+  std::string socket_path = "/run/bulkhead/bulkhead.sock";
+  std::string pin_dir = "/sys/fs/bpf/bulkhead";
+  bool keep_pinned = false;
+  std::string state_dir = "/var/lib/bulkhead";  // empty: nothing persisted
+  bh_mode default_mode = BH_MODE_LEARN;
+  std::size_t flow_history = 10000;  // flows kept for `bulkhead flows`
+};
+
+class Agent {
+ public:
+  static absl::StatusOr<std::unique_ptr<Agent>> Create(boost::asio::io_context& io,
+                                                       AgentOptions options);
+  ~Agent();
+
+  // Loads, attaches and starts serving. Call once, before io.run().
+  absl::Status Start();
+
+  bulkhead::v1::Response Handle(const bulkhead::v1::Request& request);
+
+ private:
+  Agent(boost::asio::io_context& io, AgentOptions options, IdentityTable identities);
+
+  void OnFlowEvent(const bh_flow_event& event);
+  void OnLinkAdded(const Link& link);
+  void OnLinkRemoved(const Link& link);
+  void ScheduleCompile();
+  absl::Status CompileAndPersist();
+  absl::Status SetMode(std::uint32_t identity, bh_mode mode);
+  bh_mode ModeOf(std::uint32_t identity) const;
+  absl::Status LoadState();
+  absl::Status SaveState() const;
+
+  bulkhead::v1::StatusResponse Status() const;
+  bulkhead::v1::FlowsResponse Flows(const bulkhead::v1::FlowsRequest& request) const;
+  absl::StatusOr<bulkhead::v1::SetModeResponse> SetModes(
+      const bulkhead::v1::SetModeRequest& request);
+
+  boost::asio::io_context& io_;
+  AgentOptions options_;
+  IdentityTable identities_;
+  std::map<std::uint32_t, bh_mode> modes_;  // identity -> mode, every workload
+  PolicyStore store_;
+  Learner learner_;
+  Compiler compiler_;
+  MonotonicClockOffset clock_;
+  absl::Time started_ = absl::Now();
+  std::deque<bulkhead::v1::Flow> history_;
+  std::uint64_t flows_seen_ = 0;
+  bool compile_scheduled_ = false;
+
+  std::unique_ptr<Datapath> datapath_;
+  std::unique_ptr<EventReader> events_;
+  std::unique_ptr<LinkWatcher> links_;
+  std::unique_ptr<ApiServer> api_;
+};
+
+}  // namespace bulkhead

@@ -1,0 +1,65 @@
+// bulkheadd: the Bulkhead node agent. See controlplane/agent.h.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <cstdlib>
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "controlplane/agent.h"
+#include "controlplane/log.h"
+
+int main(int argc, char** argv) {
+  bulkhead::AgentOptions options;
+  std::string mode = "learn";
+
+  CLI::App app{
+      "bulkheadd: the Bulkhead node agent. Attaches the eBPF datapath to workload interfaces,\n"
+      "learns segments from their traffic, and enforces the allow-list per workload."};
+  app.add_option("--inventory", options.inventory_path,
+                 "YAML file listing workloads (namespace, name, labels, addresses, mode)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("--interfaces", options.interface_pattern,
+                 "attach to interfaces whose name matches this glob, now and as they appear")
+      ->capture_default_str();
+  app.add_option("--socket", options.socket_path, "unix socket the API listens on")
+      ->envname("BULKHEAD_SOCKET")
+      ->capture_default_str();
+  app.add_option("--pin-dir", options.pin_dir,
+                 "bpffs directory to pin maps under; \"\" to not pin. Under `ip netns exec`,\n"
+                 "/sys/fs/bpf is not a bpffs: mount one (mount -t bpf bpf DIR) and name it here")
+      ->capture_default_str();
+  app.add_flag("--keep-pinned", options.keep_pinned, "leave pinned maps in place on exit");
+  app.add_option("--state-dir", options.state_dir,
+                 "directory for learned segments and modes (kept across restarts); \"\" for none")
+      ->capture_default_str();
+  app.add_option("--mode", mode, "mode of workloads that have none in the inventory or state")
+      ->check(CLI::IsMember({"learn", "monitor", "enforce"}))
+      ->capture_default_str();
+  app.add_option("--flow-history", options.flow_history, "flows kept for `bulkhead flows`")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.set_version_flag("--version", BULKHEAD_VERSION);
+  CLI11_PARSE(app, argc, argv);
+  options.default_mode = *bulkhead::ParseMode(mode);
+
+  boost::asio::io_context io;
+  auto agent = bulkhead::Agent::Create(io, options);
+  if (!agent.ok()) {
+    bulkhead::LogError(agent.status().message());
+    return 1;
+  }
+  if (absl::Status status = (*agent)->Start(); !status.ok()) {
+    bulkhead::LogError(status.message());
+    return 1;
+  }
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (!ec) bulkhead::LogInfo(absl::StrCat("signal ", signo, ": shutting down"));
+    io.stop();
+  });
+  io.run();
+  agent->reset();
+  return 0;
+}

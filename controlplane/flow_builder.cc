@@ -1,0 +1,64 @@
+#include "controlplane/flow_builder.h"
+
+#include <arpa/inet.h>
+#include <time.h>
+
+#include "controlplane/policy_store.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace bulkhead {
+namespace {
+
+std::int64_t ClockNanos(clockid_t clock) {
+  timespec ts;
+  clock_gettime(clock, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+void FillEndpoint(bulkhead::v1::Endpoint* endpoint, std::uint32_t identity, std::uint32_t addr_be,
+                  std::uint16_t port_be, const IdentityTable& identities) {
+  char ip[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &addr_be, ip, sizeof(ip));
+  endpoint->set_identity(identity);
+  endpoint->set_workload(identities.NameOf(identity));
+  endpoint->set_ip(ip);
+  endpoint->set_port(ntohs(port_be));
+}
+
+bulkhead::v1::Verdict VerdictToProto(std::uint8_t verdict) {
+  switch (verdict) {
+    case BH_VERDICT_FORWARDED: return bulkhead::v1::FORWARDED;
+    case BH_VERDICT_AUDIT: return bulkhead::v1::AUDIT;
+    case BH_VERDICT_DROPPED: return bulkhead::v1::DROPPED;
+    default: return bulkhead::v1::VERDICT_UNSPECIFIED;
+  }
+}
+
+}  // namespace
+
+MonotonicClockOffset::MonotonicClockOffset()
+    : offset_ns_(ClockNanos(CLOCK_REALTIME) - ClockNanos(CLOCK_MONOTONIC)) {}
+
+bulkhead::v1::Flow FlowFromEvent(const bh_flow_event& event, const IdentityTable& identities,
+                                 const std::string& interface,
+                                 const MonotonicClockOffset& clock) {
+  bulkhead::v1::Flow flow;
+  *flow.mutable_time() =
+      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(clock.ToUnixNanos(event.timestamp_ns));
+  FillEndpoint(flow.mutable_source(), event.src_identity, event.saddr_be, event.sport_be,
+               identities);
+  FillEndpoint(flow.mutable_destination(), event.dst_identity, event.daddr_be, event.dport_be,
+               identities);
+  flow.set_protocol(ProtocolToProto(event.proto));
+  flow.set_verdict(VerdictToProto(event.verdict));
+  // bh_mode and the proto Mode share their numbers (0 = unmanaged/unspecified).
+  flow.set_mode(static_cast<bulkhead::v1::Mode>(event.mode));
+  flow.set_hook(event.hook == BH_HOOK_FROM_ENDPOINT ? bulkhead::v1::FROM_ENDPOINT
+                                                    : bulkhead::v1::TO_ENDPOINT);
+  flow.set_interface(interface);
+  flow.set_segment_id(event.segment_id);
+  flow.set_tcp_syn(event.flags & BH_FLOW_TCP_SYN);
+  return flow;
+}
+
+}  // namespace bulkhead

@@ -1,0 +1,139 @@
+#include "controlplane/identity_table.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "yaml-cpp/yaml.h"
+
+namespace bulkhead {
+namespace {
+
+absl::Status EntryError(std::size_t index, absl::string_view message) {
+  return absl::InvalidArgumentError(absl::StrCat("inventory workloads[", index, "]: ", message));
+}
+
+}  // namespace
+
+absl::StatusOr<bh_mode> ParseMode(absl::string_view name) {
+  if (name == "learn") return BH_MODE_LEARN;
+  if (name == "monitor") return BH_MODE_MONITOR;
+  if (name == "enforce") return BH_MODE_ENFORCE;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown mode \"", name, "\" (expected learn, monitor or enforce)"));
+}
+
+const char* ModeName(bh_mode mode) {
+  switch (mode) {
+    case BH_MODE_LEARN: return "learn";
+    case BH_MODE_MONITOR: return "monitor";
+    case BH_MODE_ENFORCE: return "enforce";
+    default: return "unmanaged";
+  }
+}
+
+absl::StatusOr<std::vector<Workload>> ParseInventory(absl::string_view yaml) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("inventory: ", e.what()));
+  }
+  YAML::Node list = root["workloads"];
+  if (!list || !list.IsSequence())
+    return absl::InvalidArgumentError("inventory: expected a top-level \"workloads\" list");
+
+  std::vector<Workload> workloads;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const YAML::Node& entry = list[i];
+    if (!entry.IsMap()) return EntryError(i, "expected a mapping");
+    Workload w;
+    try {
+      for (const char* field : {"namespace", "name"}) {
+        if (!entry[field] || !entry[field].IsScalar() || entry[field].Scalar().empty())
+          return EntryError(i, absl::StrCat("\"", field, "\" is required"));
+      }
+      w.ns = entry["namespace"].Scalar();
+      w.name = entry["name"].Scalar();
+      if (entry["labels"]) w.labels = entry["labels"].as<std::map<std::string, std::string>>();
+      if (entry["addresses"]) w.addresses = entry["addresses"].as<std::vector<std::string>>();
+      if (entry["mode"]) {
+        auto mode = ParseMode(entry["mode"].Scalar());
+        if (!mode.ok()) return EntryError(i, mode.status().message());
+        w.mode = *mode;
+      }
+    } catch (const YAML::Exception& e) {
+      return EntryError(i, e.what());
+    }
+    for (const std::string& address : w.addresses) {
+      in_addr parsed;
+      if (inet_pton(AF_INET, address.c_str(), &parsed) != 1)
+        return EntryError(i, absl::StrCat("address \"", address,
+                                          "\" is not an IPv4 address (IPv6 is not supported yet)"));
+    }
+    workloads.push_back(std::move(w));
+  }
+  return workloads;
+}
+
+absl::StatusOr<std::vector<Workload>> LoadInventory(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("read inventory ", path, ": cannot open"));
+  std::stringstream text;
+  text << in.rdbuf();
+  auto workloads = ParseInventory(text.str());
+  if (!workloads.ok())
+    return absl::Status(workloads.status().code(),
+                        absl::StrCat(path, ": ", workloads.status().message()));
+  return workloads;
+}
+
+absl::StatusOr<IdentityTable> IdentityTable::Build(std::vector<Workload> workloads) {
+  std::sort(workloads.begin(), workloads.end(),
+            [](const Workload& a, const Workload& b) { return a.id() < b.id(); });
+  IdentityTable table;
+  std::map<std::string, std::string> address_owner;
+  std::uint32_t next = BH_IDENTITY_FIRST_WORKLOAD;
+  for (Workload& w : workloads) {
+    std::string id = w.id();
+    if (table.by_name_.contains(id))
+      return absl::InvalidArgumentError(absl::StrCat("workload ", id, " is listed twice"));
+    for (const std::string& address : w.addresses) {
+      auto [it, inserted] = address_owner.emplace(address, id);
+      if (!inserted)
+        return absl::InvalidArgumentError(
+            absl::StrCat("address ", address, " belongs to both ", it->second, " and ", id));
+    }
+    table.by_name_.emplace(id, next);
+    table.by_identity_.emplace(next, std::move(w));
+    ++next;
+  }
+  return table;
+}
+
+std::optional<std::uint32_t> IdentityTable::IdentityOf(absl::string_view workload_id) const {
+  auto it = by_name_.find(workload_id);
+  if (it == by_name_.end()) return std::nullopt;
+  return it->second;
+}
+
+const Workload* IdentityTable::WorkloadOf(std::uint32_t identity) const {
+  auto it = by_identity_.find(identity);
+  return it == by_identity_.end() ? nullptr : &it->second;
+}
+
+std::string IdentityTable::NameOf(std::uint32_t identity) const {
+  switch (identity) {
+    case BH_IDENTITY_HOST: return "host";
+    case BH_IDENTITY_WORLD: return "world";
+    default: break;
+  }
+  const Workload* w = WorkloadOf(identity);
+  return w ? w->id() : absl::StrCat("unknown(", identity, ")");
+}
+
+}  // namespace bulkhead

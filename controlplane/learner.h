@@ -1,0 +1,52 @@
+// Turns flow events into segments while workloads are in learn mode.
+//
+// A flow teaches a segment only when all of these hold:
+//   - the datapath passed it without a segment (verdict AUDIT);
+//   - both ends are known workloads (world and host peers are not learned);
+//   - both workloads are in learn mode, so a peer that is still learning
+//     never opens a path into a workload that monitors or enforces;
+//   - its server port is trustworthy: the destination port of a TCP SYN
+//     (a flow first seen mid-stream could be the server's answer, and
+//     learning its destination would learn the client's ephemeral port),
+//     of the first UDP datagram, or 0 for ICMP echo requests.
+// Flows that fail a check are counted by reason.
+//
+// Not thread-safe; lives on the agent's event loop.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+
+#include "controlplane/identity_table.h"
+#include "controlplane/segment.h"
+#include "datapath/abi.h"
+
+namespace bulkhead {
+
+struct LearnerCounters {
+  std::uint64_t learned = 0;          // events that taught a segment (new or seen)
+  std::uint64_t not_learning = 0;     // forwarded, or an end not in learn mode
+  std::uint64_t external_peer = 0;    // an end is world, host or unknown
+  std::uint64_t untrusted_port = 0;   // TCP without SYN, ICMP other than echo request
+};
+
+class Learner {
+ public:
+  using ModeOf = std::function<bh_mode(std::uint32_t identity)>;
+
+  Learner(const IdentityTable& identities, ModeOf mode_of)
+      : identities_(identities), mode_of_(std::move(mode_of)) {}
+
+  // The segment this flow teaches, if any.
+  std::optional<SegmentKey> Observe(const bh_flow_event& event);
+
+  const LearnerCounters& counters() const { return counters_; }
+
+ private:
+  const IdentityTable& identities_;
+  ModeOf mode_of_;
+  LearnerCounters counters_;
+};
+
+}  // namespace bulkhead

@@ -1,0 +1,42 @@
+// The allow-list: every segment with where it came from and what was seen on
+// it. Segments are kept by workload name, never by identity or address, so a
+// policy survives restarts and address reuse.
+//
+// Not thread-safe; lives on the agent's event loop.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "controlplane/segment.h"
+#include "proto/policy.pb.h"
+
+namespace bulkhead {
+
+class PolicyStore {
+ public:
+  // Records a learned flow on `key`. Returns true if the segment is new.
+  bool Learn(const SegmentKey& key, absl::Time now);
+
+  // All segments, sorted by (from, to, protocol, port).
+  bulkhead::v1::Policy Snapshot() const;
+  std::size_t size() const { return segments_.size(); }
+
+  // Replaces the store's contents, e.g. with a persisted snapshot.
+  void Restore(const bulkhead::v1::Policy& policy);
+
+ private:
+  std::map<SegmentKey, bulkhead::v1::Segment> segments_;
+  std::uint32_t next_id_ = 1;
+};
+
+// Protocol number <-> the proto enum (unknown numbers keep their value).
+bulkhead::v1::Protocol ProtocolToProto(std::uint8_t proto);
+std::uint8_t ProtocolFromProto(bulkhead::v1::Protocol proto);
+
+SegmentKey KeyOf(const bulkhead::v1::Segment& segment);
+
+}  // namespace bulkhead

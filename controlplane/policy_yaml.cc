@@ -1,0 +1,64 @@
+#include "controlplane/policy_yaml.h"
+
+#include <algorithm>
+#include <tuple>
+#include <vector>
+
+#include "controlplane/policy_store.h"
+#include "datapath/abi.h"
+#include "google/protobuf/util/time_util.h"
+#include "yaml-cpp/yaml.h"
+
+namespace bulkhead {
+namespace {
+
+std::string OriginName(bulkhead::v1::Origin origin) {
+  switch (origin) {
+    case bulkhead::v1::LEARNED: return "learned";
+    case bulkhead::v1::REVIEWED: return "reviewed";
+    default: return "unspecified";
+  }
+}
+
+std::string ProtocolUpper(bulkhead::v1::Protocol proto) {
+  std::string name = ProtocolName(ProtocolFromProto(proto));
+  std::transform(name.begin(), name.end(), name.begin(), ::toupper);
+  return name;
+}
+
+}  // namespace
+
+std::string PolicyToYaml(const bulkhead::v1::Policy& policy) {
+  std::vector<const bulkhead::v1::Segment*> segments;
+  for (const auto& s : policy.segments()) segments.push_back(&s);
+  std::sort(segments.begin(), segments.end(), [](const auto* a, const auto* b) {
+    return std::tuple(a->from_workload(), a->to_workload(), a->protocol(), a->port()) <
+           std::tuple(b->from_workload(), b->to_workload(), b->protocol(), b->port());
+  });
+
+  using google::protobuf::util::TimeUtil;
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  out << YAML::Key << "apiVersion" << YAML::Value << kPolicyApiVersion;
+  out << YAML::Key << "kind" << YAML::Value << kPolicyKind;
+  out << YAML::Key << "segments" << YAML::Value << YAML::BeginSeq;
+  for (const auto* s : segments) {
+    out << YAML::BeginMap;
+    out << YAML::Key << "from" << YAML::Value << s->from_workload();
+    out << YAML::Key << "to" << YAML::Value << s->to_workload();
+    out << YAML::Key << "protocol" << YAML::Value << ProtocolUpper(s->protocol());
+    out << YAML::Key << "port" << YAML::Value << s->port();
+    out << YAML::Key << "origin" << YAML::Value << OriginName(s->origin());
+    if (s->has_first_seen())
+      out << YAML::Key << "firstSeen" << YAML::Value << TimeUtil::ToString(s->first_seen());
+    if (s->has_last_seen())
+      out << YAML::Key << "lastSeen" << YAML::Value << TimeUtil::ToString(s->last_seen());
+    out << YAML::Key << "flows" << YAML::Value << s->flows();
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace bulkhead

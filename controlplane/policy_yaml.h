@@ -1,0 +1,30 @@
+// The learned policy as a file a person reviews:
+//
+//   apiVersion: bulkhead.dev/v1alpha1
+//   kind: SegmentPolicy
+//   segments:
+//     - from: shop/api
+//       to: shop/db
+//       protocol: TCP
+//       port: 5432
+//       origin: learned
+//       firstSeen: 2026-11-22T05:41:55.123Z
+//       lastSeen: 2026-11-22T05:41:57.004Z
+//       flows: 3
+//
+// Segments are sorted by (from, to, protocol, port) and keys always come in
+// this order, so the same policy always gives the same bytes.
+#pragma once
+
+#include <string>
+
+#include "proto/policy.pb.h"
+
+namespace bulkhead {
+
+inline constexpr char kPolicyApiVersion[] = "bulkhead.dev/v1alpha1";
+inline constexpr char kPolicyKind[] = "SegmentPolicy";
+
+std::string PolicyToYaml(const bulkhead::v1::Policy& policy);
+
+}  // namespace bulkhead

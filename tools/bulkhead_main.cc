@@ -1,0 +1,139 @@
+// bulkhead: the command line for a Bulkhead agent.
+//
+//   bulkhead status
+//   bulkhead flows [--last N] [-o table|json]
+//   bulkhead mode set <namespace/name>... <learn|monitor|enforce>
+//   bulkhead mode set --all <learn|monitor|enforce>
+//   bulkhead policy export [--output FILE]
+#include <cstdlib>
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "controlplane/atomic_file.h"
+#include "controlplane/identity_table.h"
+#include "controlplane/policy_yaml.h"
+#include "tools/api_client.h"
+#include "tools/output.h"
+
+namespace {
+
+constexpr char kDefaultSocket[] = "/run/bulkhead/bulkhead.sock";
+
+int Fail(const absl::Status& status) {
+  std::cerr << "bulkhead: " << status.message() << "\n";
+  return 1;
+}
+
+absl::StatusOr<bulkhead::v1::Response> Call(const std::string& socket,
+                                            const bulkhead::v1::Request& request) {
+  auto client = bulkhead::ApiClient::Connect(socket);
+  if (!client.ok()) return client.status();
+  return (*client)->Call(request);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"bulkhead: see and steer the Bulkhead agent on this node."};
+  app.require_subcommand(1);
+  std::string socket = kDefaultSocket;
+  app.add_option("--socket", socket, "the agent's API socket")
+      ->envname("BULKHEAD_SOCKET")
+      ->capture_default_str();
+  app.set_version_flag("--version", BULKHEAD_VERSION);
+
+  std::string output = "table";
+  auto* status_cmd = app.add_subcommand("status", "agent, workloads with their modes, counters");
+  status_cmd->add_option("-o,--output", output, "table or json")
+      ->check(CLI::IsMember({"table", "json"}));
+
+  auto* flows_cmd = app.add_subcommand("flows", "recent flows with their verdicts, oldest first");
+  std::uint32_t last = 100;
+  flows_cmd->add_option("--last", last, "show at most the N most recent flows; 0 for all kept")
+      ->capture_default_str();
+  flows_cmd->add_option("-o,--output", output, "table, or json (one JSON object a line)")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+
+  auto* mode_cmd = app.add_subcommand("mode", "change how workloads are treated");
+  mode_cmd->require_subcommand(1);
+  auto* mode_set = mode_cmd->add_subcommand(
+      "set",
+      "set the mode of workloads: learn (allow, learn segments), monitor (allow, report flows\n"
+      "outside the allow-list), enforce (drop flows outside the allow-list)");
+  bool all = false;
+  std::vector<std::string> mode_args;
+  mode_set->add_flag("--all", all, "every workload in the inventory");
+  mode_set->add_option("args", mode_args, "<namespace/name>... <mode>, or --all <mode>")
+      ->required();
+
+  auto* policy_cmd = app.add_subcommand("policy", "the allow-list");
+  policy_cmd->require_subcommand(1);
+  auto* export_cmd =
+      policy_cmd->add_subcommand("export", "write the allow-list as YAML for review");
+  std::string export_file;
+  export_cmd->add_option("--output,-f", export_file, "file to write (default: stdout)");
+
+  CLI11_PARSE(app, argc, argv);
+
+  bulkhead::v1::Request request;
+  if (*status_cmd) {
+    request.mutable_status();
+    auto response = Call(socket, request);
+    if (!response.ok()) return Fail(response.status());
+    std::cout << (output == "json" ? bulkhead::ToJsonLine(response->status()) + "\n"
+                                   : bulkhead::StatusText(response->status()));
+    return 0;
+  }
+
+  if (*flows_cmd) {
+    request.mutable_flows()->set_last(last);
+    auto response = Call(socket, request);
+    if (!response.ok()) return Fail(response.status());
+    if (output == "json") {
+      for (const auto& flow : response->flows().flows())
+        std::cout << bulkhead::ToJsonLine(flow) << "\n";
+    } else {
+      std::cout << bulkhead::FlowsTable(response->flows());
+    }
+    return 0;
+  }
+
+  if (*mode_set) {
+    std::size_t want = all ? 1 : 2;
+    if (mode_args.size() < want || (all && mode_args.size() != 1))
+      return Fail(absl::InvalidArgumentError(
+          "usage: bulkhead mode set <namespace/name>... <mode> | --all <mode>"));
+    auto mode = bulkhead::ParseMode(mode_args.back());
+    if (!mode.ok()) return Fail(mode.status());
+    mode_args.pop_back();
+    std::vector<std::string> targets = all ? std::vector<std::string>{""} : mode_args;
+    for (const std::string& target : targets) {
+      auto* set = request.mutable_set_mode();
+      set->set_all(all);
+      set->set_workload(target);
+      set->set_mode(static_cast<bulkhead::v1::Mode>(*mode));
+      auto response = Call(socket, request);
+      if (!response.ok()) return Fail(response.status());
+      for (const auto& changed : response->set_mode().changed())
+        std::cout << changed << ": " << bulkhead::ModeName(*mode) << "\n";
+    }
+    return 0;
+  }
+
+  if (*export_cmd) {
+    request.mutable_export_policy();
+    auto response = Call(socket, request);
+    if (!response.ok()) return Fail(response.status());
+    std::string yaml = bulkhead::PolicyToYaml(response->export_policy().policy());
+    if (export_file.empty()) {
+      std::cout << yaml;
+    } else if (absl::Status status = bulkhead::WriteFileAtomically(export_file, yaml);
+               !status.ok()) {
+      return Fail(status);
+    }
+    return 0;
+  }
+  return 0;
+}

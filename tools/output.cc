@@ -1,0 +1,104 @@
+#include "tools/output.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace bulkhead {
+namespace {
+
+using Row = std::vector<std::string>;
+
+// Columns separated by two spaces, each as wide as its widest cell.
+std::string Table(const std::vector<Row>& rows) {
+  std::vector<std::size_t> widths;
+  for (const Row& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()));
+    for (std::size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  std::string out;
+  for (const Row& row : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      absl::StrAppend(&line, row[i]);
+      if (i + 1 < row.size()) line.append(widths[i] - row[i].size() + 2, ' ');
+    }
+    absl::StrAppend(&out, line, "\n");
+  }
+  return out;
+}
+
+std::string EndpointText(const bulkhead::v1::Endpoint& e, bulkhead::v1::Protocol proto) {
+  std::string address = e.ip();
+  if (proto == bulkhead::v1::TCP || proto == bulkhead::v1::UDP)
+    absl::StrAppend(&address, ":", e.port());
+  return absl::StrCat(e.workload(), " (", address, ")");
+}
+
+std::string ModeText(bulkhead::v1::Mode mode) {
+  switch (mode) {
+    case bulkhead::v1::LEARN: return "learn";
+    case bulkhead::v1::MONITOR: return "monitor";
+    case bulkhead::v1::ENFORCE: return "enforce";
+    default: return "unmanaged";
+  }
+}
+
+std::string ProtocolText(bulkhead::v1::Protocol proto) {
+  const std::string& name = bulkhead::v1::Protocol_Name(proto);
+  return name.empty() ? absl::StrCat("proto-", static_cast<int>(proto)) : name;
+}
+
+}  // namespace
+
+std::string FlowsTable(const bulkhead::v1::FlowsResponse& flows) {
+  std::vector<Row> rows = {{"TIME", "SOURCE", "", "DESTINATION", "PROTO", "VERDICT", "MODE"}};
+  for (const auto& f : flows.flows()) {
+    absl::Time t = absl::FromUnixNanos(
+        google::protobuf::util::TimeUtil::TimestampToNanoseconds(f.time()));
+    std::string verdict = bulkhead::v1::Verdict_Name(f.verdict());
+    if (f.segment_id() != 0) absl::StrAppend(&verdict, " by segment ", f.segment_id());
+    rows.push_back({absl::FormatTime("%b %d %H:%M:%E3S", t, absl::LocalTimeZone()),
+                    EndpointText(f.source(), f.protocol()), "->",
+                    EndpointText(f.destination(), f.protocol()), ProtocolText(f.protocol()),
+                    verdict, ModeText(f.mode())});
+  }
+  return Table(rows);
+}
+
+std::string StatusText(const bulkhead::v1::StatusResponse& s) {
+  std::string out = absl::StrCat("bulkheadd ", s.version(), ", up ", s.uptime_seconds(), "s\n",
+                                 "interfaces: ",
+                                 s.interfaces().empty() ? "none" : absl::StrJoin(s.interfaces(), ", "),
+                                 "\nsegments: ", s.segments(), "\nflows seen: ", s.flows_seen(),
+                                 "\n\n");
+  std::vector<Row> workloads = {{"WORKLOAD", "IDENTITY", "MODE", "ADDRESSES"}};
+  for (const auto& w : s.workloads())
+    workloads.push_back({w.workload(), absl::StrCat(w.identity()), ModeText(w.mode()),
+                         absl::StrJoin(w.addresses(), ",")});
+  absl::StrAppend(&out, Table(workloads), "\n");
+
+  std::vector<std::pair<std::string, std::uint64_t>> counters(s.datapath_counters().begin(),
+                                                              s.datapath_counters().end());
+  std::sort(counters.begin(), counters.end());
+  std::vector<Row> rows = {{"COUNTER", "VALUE"}};
+  for (const auto& [name, value] : counters) rows.push_back({name, absl::StrCat(value)});
+  absl::StrAppend(&out, Table(rows));
+  return out;
+}
+
+std::string ToJsonLine(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string json;
+  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+  return json;
+}
+
+}  // namespace bulkhead
