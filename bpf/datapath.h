@@ -29,7 +29,8 @@ enum bh_mode {
 	BH_MODE_ENFORCE = 3,   /* drop flows outside the allow-list and report them */
 };
 
-/* What the datapath did with a flow. */
+/* What the datapath did with a flow, in rising severity: a flow is reported
+ * again only when a packet gets a more severe verdict than any reported. */
 enum bh_verdict {
 	BH_VERDICT_FORWARDED = 0, /* matched a segment */
 	BH_VERDICT_AUDIT = 1,     /* no segment, passed because of learn/monitor/unmanaged */
@@ -114,6 +115,9 @@ struct bh_ct_key {
 /* Bits of bh_ct_entry.flags. */
 #define BH_CT_FORWARDED (1u << 0)        /* some packet of the flow was let through */
 #define BH_CT_REPORTED(verdict) (1u << (8 + (verdict))) /* event already sent */
+/* BH_CT_REPORTED bits of `verdict` and every more severe verdict. */
+#define BH_CT_REPORTED_AT_LEAST(verdict) \
+	(BH_CT_REPORTED(BH_VERDICT_MAX) - BH_CT_REPORTED(verdict))
 
 struct bh_ct_entry {
 	__u64 created_ns;
@@ -126,10 +130,10 @@ struct bh_ct_entry {
 #define BH_FLOW_TCP_SYN (1u << 0) /* establishing packet was a TCP SYN without ACK */
 
 /*
- * One event per new flow and hook verdict, sent on the events ring buffer.
- * A flow that crosses two hooks on this node with the same verdict is
- * reported once; a different verdict at the second hook (a drop) is reported
- * again.
+ * One event per new flow, sent on the events ring buffer; a flow is reported
+ * again only if a later packet, at either hook, gets a more severe verdict
+ * (a segment revoked, a drop at the second hook). A flow learned mid-way
+ * (AUDIT, then FORWARDED) is not reported twice.
  */
 struct bh_flow_event {
 	__u64 timestamp_ns; /* bpf_ktime_get_ns(), CLOCK_MONOTONIC */

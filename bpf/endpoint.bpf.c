@@ -9,7 +9,8 @@
  *
  * Per packet: parse -> conntrack -> (reply of a forwarded flow: pass)
  *   -> ipcache (both addresses to identities) -> policy (segment lookup)
- *   -> verdict by the mode of this hook's workload -> event once per verdict.
+ *   -> verdict by the mode of this hook's workload -> event when the flow is
+ *   new or its verdict got more severe.
  * A flow between two workloads on one node crosses both hooks, so it is
  * dropped if either end is in enforce mode and no segment allows it.
  */
@@ -97,7 +98,7 @@ static __always_inline int handle_packet(struct __sk_buff *skb, enum bh_hook hoo
 		flow->last_seen_ns = now_ns;
 		__u32 old_bits = __sync_fetch_and_or(&flow->flags, new_bits);
 
-		if (!(old_bits & BH_CT_REPORTED(info.verdict)))
+		if (!(old_bits & BH_CT_REPORTED_AT_LEAST(info.verdict)))
 			emit_flow_event(skb, &pkt, &info, now_ns);
 	} else {
 		emit_flow_event(skb, &pkt, &info, now_ns); /* untracked: report every packet */

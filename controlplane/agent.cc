@@ -104,6 +104,7 @@ void Agent::OnFlowEvent(const bh_flow_event& event) {
       FlowFromEvent(event, identities_, datapath_->InterfaceName(event.ifindex), clock_));
   while (history_.size() > options_.flow_history) history_.pop_front();
 
+  if (event.verdict == BH_VERDICT_FORWARDED) store_.RecordFlow(event.segment_id, absl::Now());
   std::optional<SegmentKey> learned = learner_.Observe(event);
   if (learned && store_.Learn(*learned, absl::Now())) {
     LogInfo(absl::StrCat("learned segment ", ToString(*learned)));

@@ -35,10 +35,18 @@ bool PolicyStore::Learn(const SegmentKey& key, absl::Time now) {
     segment.set_port(key.port);
     segment.set_origin(bulkhead::v1::LEARNED);
     *segment.mutable_first_seen() = stamp;
+    by_id_[segment.id()] = &segment;
   }
   *segment.mutable_last_seen() = stamp;
   segment.set_flows(segment.flows() + 1);
   return inserted;
+}
+
+void PolicyStore::RecordFlow(std::uint32_t id, absl::Time now) {
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return;
+  *it->second->mutable_last_seen() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(now));
+  it->second->set_flows(it->second->flows() + 1);
 }
 
 bulkhead::v1::Policy PolicyStore::Snapshot() const {
@@ -49,9 +57,12 @@ bulkhead::v1::Policy PolicyStore::Snapshot() const {
 
 void PolicyStore::Restore(const bulkhead::v1::Policy& policy) {
   segments_.clear();
+  by_id_.clear();
   next_id_ = 1;
   for (const auto& segment : policy.segments()) {
-    segments_[KeyOf(segment)] = segment;
+    bulkhead::v1::Segment& stored = segments_[KeyOf(segment)];
+    stored = segment;
+    by_id_[stored.id()] = &stored;
     next_id_ = std::max(next_id_, segment.id() + 1);
   }
 }

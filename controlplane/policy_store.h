@@ -21,6 +21,10 @@ class PolicyStore {
   // Records a learned flow on `key`. Returns true if the segment is new.
   bool Learn(const SegmentKey& key, absl::Time now);
 
+  // Counts a flow the datapath forwarded by segment `id` (flows, lastSeen).
+  // Unknown ids (a segment removed meanwhile) are ignored.
+  void RecordFlow(std::uint32_t id, absl::Time now);
+
   // All segments, sorted by (from, to, protocol, port).
   bulkhead::v1::Policy Snapshot() const;
   std::size_t size() const { return segments_.size(); }
@@ -30,6 +34,7 @@ class PolicyStore {
 
  private:
   std::map<SegmentKey, bulkhead::v1::Segment> segments_;
+  std::map<std::uint32_t, bulkhead::v1::Segment*> by_id_;  // into segments_
   std::uint32_t next_id_ = 1;
 };
 

@@ -186,6 +186,31 @@ TEST_F(EndpointProgramTest, FlowSeenByBothHooksIsReportedOnceUnlessDropped) {
   EXPECT_EQ(events[1].verdict, BH_VERDICT_DROPPED);
 }
 
+TEST_F(EndpointProgramTest, FlowLearnedMidwayIsNotReportedAgain) {
+  SetMode(kApi, BH_MODE_LEARN);
+  ASSERT_EQ(ToEndpoint(testing::TcpFrame({kFrontendIp, kApiIp, 40011, 8080}, kSyn)), TC_ACT_OK);
+  Allow(kFrontend, kApi, IPPROTO_TCP, 8080, 2);  // the agent compiled what it learned
+  ASSERT_EQ(ToEndpoint(testing::TcpFrame({kFrontendIp, kApiIp, 40011, 8080}, kAck)), TC_ACT_OK);
+
+  auto events = DrainEvents();
+  ASSERT_EQ(events.size(), 1u) << "AUDIT then FORWARDED is one report";
+  EXPECT_EQ(events[0].verdict, BH_VERDICT_AUDIT);
+}
+
+TEST_F(EndpointProgramTest, SegmentRevokedWhileMonitoringIsReportedAgain) {
+  SetMode(kApi, BH_MODE_MONITOR);
+  Allow(kFrontend, kApi, IPPROTO_TCP, 8080, 2);
+  ASSERT_EQ(ToEndpoint(testing::TcpFrame({kFrontendIp, kApiIp, 40012, 8080}, kSyn)), TC_ACT_OK);
+  ASSERT_TRUE(dp_->policy().Delete(PolicyKey(kFrontend, kApi, IPPROTO_TCP, 8080)).ok());
+  ASSERT_EQ(ToEndpoint(testing::TcpFrame({kFrontendIp, kApiIp, 40012, 8080}, kAck)), TC_ACT_OK);
+
+  auto events = DrainEvents();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].verdict, BH_VERDICT_FORWARDED);
+  EXPECT_EQ(events[1].verdict, BH_VERDICT_AUDIT);
+  EXPECT_EQ(events[1].mode, BH_MODE_MONITOR);
+}
+
 TEST_F(EndpointProgramTest, IcmpEchoNeedsSegmentAndItsReplyPasses) {
   SetMode(kDb, BH_MODE_ENFORCE);
   EXPECT_EQ(ToEndpoint(testing::IcmpEchoFrame(kApiIp, kDbIp, 77, false)), TC_ACT_SHOT);

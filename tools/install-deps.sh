@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs, from Debian's packages, whatever Bulkhead needs to build, test and
+# run its demo and is not installed yet. Idempotent; needs root.
+set -euo pipefail
+
+packages=(
+  # build
+  cmake make g++ pkg-config clang llvm linux-libc-dev
+  libbpf-dev bpftool libelf-dev zlib1g-dev
+  libnl-3-dev libnl-route-3-dev
+  libboost-dev protobuf-compiler libprotobuf-dev libabsl-dev
+  libyaml-cpp-dev libcli11-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # demo and end-to-end tests: namespaces, real traffic, JSON checks
+  iproute2 socat iputils-ping jq procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
