@@ -29,8 +29,7 @@ enum bh_mode {
 	BH_MODE_ENFORCE = 3,   /* drop flows outside the allow-list and report them */
 };
 
-/* What the datapath did with a flow, in rising severity: a flow is reported
- * again only when a packet gets a more severe verdict than any reported. */
+/* What the datapath did with a flow. */
 enum bh_verdict {
 	BH_VERDICT_FORWARDED = 0, /* matched a segment */
 	BH_VERDICT_AUDIT = 1,     /* no segment, passed because of learn/monitor/unmanaged */
@@ -112,12 +111,26 @@ struct bh_ct_key {
 	__u8 pad[3];
 };
 
+/*
+ * How much a packet's outcome matters to whoever watches flows, lowest first.
+ * A flow is reported when it is new, and again only when a later packet, at
+ * either hook, has a higher level than any reported so far: a flow learned
+ * mid-way (passed while learning, then forwarded) is one report; a segment
+ * revoked under a monitoring workload, or a drop at the second hook, is two.
+ */
+enum bh_report_level {
+	BH_REPORT_FORWARDED = 0,     /* matched a segment */
+	BH_REPORT_PASSED = 1,        /* no segment; learn mode or unmanaged */
+	BH_REPORT_MONITOR_ALERT = 2, /* no segment; the workload monitors */
+	BH_REPORT_DROPPED = 3,       /* no segment; the workload enforces */
+	BH_REPORT_MAX,
+};
+
 /* Bits of bh_ct_entry.flags. */
-#define BH_CT_FORWARDED (1u << 0)        /* some packet of the flow was let through */
-#define BH_CT_REPORTED(verdict) (1u << (8 + (verdict))) /* event already sent */
-/* BH_CT_REPORTED bits of `verdict` and every more severe verdict. */
-#define BH_CT_REPORTED_AT_LEAST(verdict) \
-	(BH_CT_REPORTED(BH_VERDICT_MAX) - BH_CT_REPORTED(verdict))
+#define BH_CT_FORWARDED (1u << 0) /* some packet of the flow was let through */
+#define BH_CT_REPORTED(level) (1u << (8 + (level))) /* an event at this level was sent */
+/* BH_CT_REPORTED bits of `level` and every higher level. */
+#define BH_CT_REPORTED_AT_LEAST(level) (BH_CT_REPORTED(BH_REPORT_MAX) - BH_CT_REPORTED(level))
 
 struct bh_ct_entry {
 	__u64 created_ns;
@@ -130,10 +143,8 @@ struct bh_ct_entry {
 #define BH_FLOW_TCP_SYN (1u << 0) /* establishing packet was a TCP SYN without ACK */
 
 /*
- * One event per new flow, sent on the events ring buffer; a flow is reported
- * again only if a later packet, at either hook, gets a more severe verdict
- * (a segment revoked, a drop at the second hook). A flow learned mid-way
- * (AUDIT, then FORWARDED) is not reported twice.
+ * One event per new flow, sent on the events ring buffer, and one more each
+ * time the flow reaches a higher enum bh_report_level.
  */
 struct bh_flow_event {
 	__u64 timestamp_ns; /* bpf_ktime_get_ns(), CLOCK_MONOTONIC */

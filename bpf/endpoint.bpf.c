@@ -10,7 +10,7 @@
  * Per packet: parse -> conntrack -> (reply of a forwarded flow: pass)
  *   -> ipcache (both addresses to identities) -> policy (segment lookup)
  *   -> verdict by the mode of this hook's workload -> event when the flow is
- *   new or its verdict got more severe.
+ *   new or reached a higher report level (see enum bh_report_level).
  * A flow between two workloads on one node crosses both hooks, so it is
  * dropped if either end is in enforce mode and no segment allows it.
  */
@@ -30,6 +30,18 @@ static __always_inline enum bh_verdict verdict_for(__u32 segment_id, __u32 mode)
 	if (segment_id)
 		return BH_VERDICT_FORWARDED;
 	return mode == BH_MODE_ENFORCE ? BH_VERDICT_DROPPED : BH_VERDICT_AUDIT;
+}
+
+static __always_inline enum bh_report_level report_level_of(const struct verdict_info *info)
+{
+	switch (info->verdict) {
+	case BH_VERDICT_FORWARDED:
+		return BH_REPORT_FORWARDED;
+	case BH_VERDICT_DROPPED:
+		return BH_REPORT_DROPPED;
+	default:
+		return info->mode == BH_MODE_MONITOR ? BH_REPORT_MONITOR_ALERT : BH_REPORT_PASSED;
+	}
 }
 
 static __always_inline void count_verdict(enum bh_verdict verdict)
@@ -91,14 +103,15 @@ static __always_inline int handle_packet(struct __sk_buff *skb, enum bh_hook hoo
 	struct bh_ct_entry *flow = ct_lookup_or_create(&key, now_ns);
 
 	if (flow) {
-		__u32 new_bits = BH_CT_REPORTED(info.verdict);
+		enum bh_report_level level = report_level_of(&info);
+		__u32 new_bits = BH_CT_REPORTED(level);
 
 		if (info.verdict != BH_VERDICT_DROPPED)
 			new_bits |= BH_CT_FORWARDED;
 		flow->last_seen_ns = now_ns;
 		__u32 old_bits = __sync_fetch_and_or(&flow->flags, new_bits);
 
-		if (!(old_bits & BH_CT_REPORTED_AT_LEAST(info.verdict)))
+		if (!(old_bits & BH_CT_REPORTED_AT_LEAST(level)))
 			emit_flow_event(skb, &pkt, &info, now_ns);
 	} else {
 		emit_flow_event(skb, &pkt, &info, now_ns); /* untracked: report every packet */

@@ -74,7 +74,7 @@ absl::Status Agent::Start() {
   BH_RETURN_IF_ERROR(links_->Start());
 
   BH_ASSIGN_OR_RETURN(api_, ApiServer::Create(io_, options_.socket_path,
-                                               [this](const auto& r) { return Handle(r); }));
+                                              [this](const auto& r) { return Handle(r); }));
   api_->Start();
 
   LogInfo(absl::StrCat("bulkheadd ready: ", identities_.workloads().size(), " workloads, ",

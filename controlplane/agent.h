@@ -11,13 +11,12 @@
 // Everything runs on the one io_context thread; nothing here is shared.
 #pragma once
 
+#include <boost/asio/io_context.hpp>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
 #include <string>
-
-#include <boost/asio/io_context.hpp>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"

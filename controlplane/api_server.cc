@@ -4,8 +4,8 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <filesystem>
@@ -67,8 +67,7 @@ void ApiServer::Start() { asio::co_spawn(io_, AcceptLoop(), asio::detached); }
 asio::awaitable<void> ApiServer::AcceptLoop() {
   while (acceptor_.is_open()) {
     boost::system::error_code ec;
-    auto socket =
-        co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    auto socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
       LogWarning(absl::StrCat("API accept: ", ec.message()));

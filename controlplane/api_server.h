@@ -6,14 +6,13 @@
 // The handler runs on the io_context's thread, like the rest of the agent.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <functional>
 #include <memory>
 #include <string>
 #include <utility>  // before boost/asio/awaitable.hpp (1.74), which uses std::exchange
-
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
 
 #include "absl/status/statusor.h"
 #include "proto/api.pb.h"

@@ -27,10 +27,14 @@ void FillEndpoint(bulkhead::v1::Endpoint* endpoint, std::uint32_t identity, std:
 
 bulkhead::v1::Verdict VerdictToProto(std::uint8_t verdict) {
   switch (verdict) {
-    case BH_VERDICT_FORWARDED: return bulkhead::v1::FORWARDED;
-    case BH_VERDICT_AUDIT: return bulkhead::v1::AUDIT;
-    case BH_VERDICT_DROPPED: return bulkhead::v1::DROPPED;
-    default: return bulkhead::v1::VERDICT_UNSPECIFIED;
+    case BH_VERDICT_FORWARDED:
+      return bulkhead::v1::FORWARDED;
+    case BH_VERDICT_AUDIT:
+      return bulkhead::v1::AUDIT;
+    case BH_VERDICT_DROPPED:
+      return bulkhead::v1::DROPPED;
+    default:
+      return bulkhead::v1::VERDICT_UNSPECIFIED;
   }
 }
 
@@ -40,11 +44,10 @@ MonotonicClockOffset::MonotonicClockOffset()
     : offset_ns_(ClockNanos(CLOCK_REALTIME) - ClockNanos(CLOCK_MONOTONIC)) {}
 
 bulkhead::v1::Flow FlowFromEvent(const bh_flow_event& event, const IdentityTable& identities,
-                                 const std::string& interface,
-                                 const MonotonicClockOffset& clock) {
+                                 const std::string& interface, const MonotonicClockOffset& clock) {
   bulkhead::v1::Flow flow;
-  *flow.mutable_time() =
-      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(clock.ToUnixNanos(event.timestamp_ns));
+  *flow.mutable_time() = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+      clock.ToUnixNanos(event.timestamp_ns));
   FillEndpoint(flow.mutable_source(), event.src_identity, event.saddr_be, event.sport_be,
                identities);
   FillEndpoint(flow.mutable_destination(), event.dst_identity, event.daddr_be, event.dport_be,

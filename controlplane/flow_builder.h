@@ -23,7 +23,6 @@ class MonotonicClockOffset {
 };
 
 bulkhead::v1::Flow FlowFromEvent(const bh_flow_event& event, const IdentityTable& identities,
-                                 const std::string& interface,
-                                 const MonotonicClockOffset& clock);
+                                 const std::string& interface, const MonotonicClockOffset& clock);
 
 }  // namespace bulkhead

@@ -29,10 +29,14 @@ absl::StatusOr<bh_mode> ParseMode(absl::string_view name) {
 
 const char* ModeName(bh_mode mode) {
   switch (mode) {
-    case BH_MODE_LEARN: return "learn";
-    case BH_MODE_MONITOR: return "monitor";
-    case BH_MODE_ENFORCE: return "enforce";
-    default: return "unmanaged";
+    case BH_MODE_LEARN:
+      return "learn";
+    case BH_MODE_MONITOR:
+      return "monitor";
+    case BH_MODE_ENFORCE:
+      return "enforce";
+    default:
+      return "unmanaged";
   }
 }
 
@@ -128,9 +132,12 @@ const Workload* IdentityTable::WorkloadOf(std::uint32_t identity) const {
 
 std::string IdentityTable::NameOf(std::uint32_t identity) const {
   switch (identity) {
-    case BH_IDENTITY_HOST: return "host";
-    case BH_IDENTITY_WORLD: return "world";
-    default: break;
+    case BH_IDENTITY_HOST:
+      return "host";
+    case BH_IDENTITY_WORLD:
+      return "world";
+    default:
+      break;
   }
   const Workload* w = WorkloadOf(identity);
   return w ? w->id() : absl::StrCat("unknown(", identity, ")");

@@ -25,10 +25,10 @@
 namespace bulkhead {
 
 struct LearnerCounters {
-  std::uint64_t learned = 0;          // events that taught a segment (new or seen)
-  std::uint64_t not_learning = 0;     // forwarded, or an end not in learn mode
-  std::uint64_t external_peer = 0;    // an end is world, host or unknown
-  std::uint64_t untrusted_port = 0;   // TCP without SYN, ICMP other than echo request
+  std::uint64_t learned = 0;         // events that taught a segment (new or seen)
+  std::uint64_t not_learning = 0;    // forwarded, or an end not in learn mode
+  std::uint64_t external_peer = 0;   // an end is world, host or unknown
+  std::uint64_t untrusted_port = 0;  // TCP without SYN, ICMP other than echo request
 };
 
 class Learner {

@@ -18,6 +18,10 @@ namespace bulkhead {
 
 class PolicyStore {
  public:
+  PolicyStore() = default;
+  PolicyStore(const PolicyStore&) = delete;  // by_id_ points into segments_
+  PolicyStore& operator=(const PolicyStore&) = delete;
+
   // Records a learned flow on `key`. Returns true if the segment is new.
   bool Learn(const SegmentKey& key, absl::Time now);
 

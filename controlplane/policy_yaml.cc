@@ -14,9 +14,12 @@ namespace {
 
 std::string OriginName(bulkhead::v1::Origin origin) {
   switch (origin) {
-    case bulkhead::v1::LEARNED: return "learned";
-    case bulkhead::v1::REVIEWED: return "reviewed";
-    default: return "unspecified";
+    case bulkhead::v1::LEARNED:
+      return "learned";
+    case bulkhead::v1::REVIEWED:
+      return "reviewed";
+    default:
+      return "unspecified";
   }
 }
 

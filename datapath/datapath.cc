@@ -6,6 +6,9 @@
 #include <sys/vfs.h>
 
 #include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "endpoint.skel.h"
@@ -47,6 +50,17 @@ bpf_tc_opts TcOpts(int prog_fd) {
   return opts;
 }
 
+// libbpf's own messages, warnings and up, on stderr. bpf_tc_hook_create on
+// an interface that already has a clsact qdisc fails with EEXIST, which we
+// expect, and libbpf echoes the kernel's words for it: those are dropped.
+int PrintLibbpf(libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char line[1024];
+  vsnprintf(line, sizeof(line), format, args);
+  if (std::strstr(line, "Exclusivity flag on")) return 0;
+  return std::fprintf(stderr, "libbpf: %s", line);
+}
+
 }  // namespace
 
 const char* StatName(int stat) {
@@ -73,6 +87,7 @@ const char* StatName(int stat) {
 }
 
 absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& options) {
+  libbpf_set_print(PrintLibbpf);
   LIBBPF_OPTS(bpf_object_open_opts, open_opts);
   if (!options.pin_dir.empty()) {
     BH_RETURN_IF_ERROR(CheckPinDir(options.pin_dir));

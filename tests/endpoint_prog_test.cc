@@ -211,6 +211,19 @@ TEST_F(EndpointProgramTest, SegmentRevokedWhileMonitoringIsReportedAgain) {
   EXPECT_EQ(events[1].mode, BH_MODE_MONITOR);
 }
 
+TEST_F(EndpointProgramTest, MonitoringDestinationReportsWhatLearningSourcePassed) {
+  SetMode(kFrontend, BH_MODE_LEARN);
+  SetMode(kDb, BH_MODE_MONITOR);
+  Frame syn = testing::TcpFrame({kFrontendIp, kDbIp, 40013, 5432}, kSyn);
+  ASSERT_EQ(FromEndpoint(syn), TC_ACT_OK);
+  ASSERT_EQ(ToEndpoint(syn), TC_ACT_OK);
+
+  auto events = DrainEvents();
+  ASSERT_EQ(events.size(), 2u) << "db's monitor alert must not hide behind frontend's report";
+  EXPECT_EQ(events[1].verdict, BH_VERDICT_AUDIT);
+  EXPECT_EQ(events[1].mode, BH_MODE_MONITOR);
+}
+
 TEST_F(EndpointProgramTest, IcmpEchoNeedsSegmentAndItsReplyPasses) {
   SetMode(kDb, BH_MODE_ENFORCE);
   EXPECT_EQ(ToEndpoint(testing::IcmpEchoFrame(kApiIp, kDbIp, 77, false)), TC_ACT_SHOT);

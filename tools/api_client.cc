@@ -32,15 +32,15 @@ absl::StatusOr<bulkhead::v1::Response> ApiClient::Call(const bulkhead::v1::Reque
     std::uint8_t byte;
     asio::read(socket_, asio::buffer(&byte, 1), ec);
     if (ec)
-      return absl::UnavailableError(
-          absl::StrCat("read from ", socket_path_, ": ", ec.message()));
+      return absl::UnavailableError(absl::StrCat("read from ", socket_path_, ": ", ec.message()));
     length = prefix.Feed(byte);
     if (prefix.error() || (length && *length > kMaxApiMessageBytes))
       return absl::DataLossError(absl::StrCat("bad response frame from ", socket_path_));
   }
   std::string body(*length, '\0');
   asio::read(socket_, asio::buffer(body), ec);
-  if (ec) return absl::UnavailableError(absl::StrCat("read from ", socket_path_, ": ", ec.message()));
+  if (ec)
+    return absl::UnavailableError(absl::StrCat("read from ", socket_path_, ": ", ec.message()));
 
   bulkhead::v1::Response response;
   if (!response.ParseFromString(body))

@@ -1,11 +1,10 @@
 // A blocking client for the agent's API socket (see controlplane/api_server.h).
 #pragma once
 
-#include <memory>
-#include <string>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "proto/api.pb.h"

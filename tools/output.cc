@@ -42,10 +42,14 @@ std::string EndpointText(const bulkhead::v1::Endpoint& e, bulkhead::v1::Protocol
 
 std::string ModeText(bulkhead::v1::Mode mode) {
   switch (mode) {
-    case bulkhead::v1::LEARN: return "learn";
-    case bulkhead::v1::MONITOR: return "monitor";
-    case bulkhead::v1::ENFORCE: return "enforce";
-    default: return "unmanaged";
+    case bulkhead::v1::LEARN:
+      return "learn";
+    case bulkhead::v1::MONITOR:
+      return "monitor";
+    case bulkhead::v1::ENFORCE:
+      return "enforce";
+    default:
+      return "unmanaged";
   }
 }
 
@@ -59,8 +63,8 @@ std::string ProtocolText(bulkhead::v1::Protocol proto) {
 std::string FlowsTable(const bulkhead::v1::FlowsResponse& flows) {
   std::vector<Row> rows = {{"TIME", "SOURCE", "", "DESTINATION", "PROTO", "VERDICT", "MODE"}};
   for (const auto& f : flows.flows()) {
-    absl::Time t = absl::FromUnixNanos(
-        google::protobuf::util::TimeUtil::TimestampToNanoseconds(f.time()));
+    absl::Time t =
+        absl::FromUnixNanos(google::protobuf::util::TimeUtil::TimestampToNanoseconds(f.time()));
     std::string verdict = bulkhead::v1::Verdict_Name(f.verdict());
     if (f.segment_id() != 0) absl::StrAppend(&verdict, " by segment ", f.segment_id());
     rows.push_back({absl::FormatTime("%b %d %H:%M:%E3S", t, absl::LocalTimeZone()),
@@ -72,11 +76,10 @@ std::string FlowsTable(const bulkhead::v1::FlowsResponse& flows) {
 }
 
 std::string StatusText(const bulkhead::v1::StatusResponse& s) {
-  std::string out = absl::StrCat("bulkheadd ", s.version(), ", up ", s.uptime_seconds(), "s\n",
-                                 "interfaces: ",
-                                 s.interfaces().empty() ? "none" : absl::StrJoin(s.interfaces(), ", "),
-                                 "\nsegments: ", s.segments(), "\nflows seen: ", s.flows_seen(),
-                                 "\n\n");
+  std::string out = absl::StrCat(
+      "bulkheadd ", s.version(), ", up ", s.uptime_seconds(), "s\n",
+      "interfaces: ", s.interfaces().empty() ? "none" : absl::StrJoin(s.interfaces(), ", "),
+      "\nsegments: ", s.segments(), "\nflows seen: ", s.flows_seen(), "\n\n");
   std::vector<Row> workloads = {{"WORKLOAD", "IDENTITY", "MODE", "ADDRESSES"}};
   for (const auto& w : s.workloads())
     workloads.push_back({w.workload(), absl::StrCat(w.identity()), ModeText(w.mode()),

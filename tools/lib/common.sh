@@ -76,11 +76,30 @@ lab_connect() {
   [[ "$reply" == "hello from $1" ]]
 }
 
+# lab_serve_udp POD PORT: a UDP echo server in POD; pid in $! afterwards.
+lab_serve_udp() {
+  ip netns exec "$(lab_pod_ns "$1")" socat UDP-LISTEN:"$2",fork,reuseaddr EXEC:cat \
+    </dev/null >/dev/null 2>&1 &
+}
+
+# lab_connect_udp POD ADDR PORT: one datagram from POD; succeeds if echoed.
+lab_connect_udp() {
+  local reply
+  reply=$(echo "datagram from $1" |
+    ip netns exec "$(lab_pod_ns "$1")" timeout 3 socat -T 2 - "UDP:$2:$3" 2>/dev/null) || true
+  [[ "$reply" == "datagram from $1" ]]
+}
+
+# lab_ping POD ADDR: one ICMP echo from POD; succeeds if answered within 2 s.
+lab_ping() {
+  ip netns exec "$(lab_pod_ns "$1")" ping -c 1 -W 2 "$2" >/dev/null 2>&1
+}
+
 # lab_wait_port POD PORT: waits until a server listens on PORT in POD.
 lab_wait_port() {
   local i
   for i in $(seq 1 50); do
-    ip netns exec "$(lab_pod_ns "$1")" ss -ltnH "sport = :$2" | grep -q . && return 0
+    ip netns exec "$(lab_pod_ns "$1")" ss -ltunH "sport = :$2" | grep -q . && return 0
     sleep 0.1
   done
   echo "nothing listens on port $2 in $(lab_pod_ns "$1")" >&2

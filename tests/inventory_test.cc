@@ -1,0 +1,64 @@
+// Reading the inventory: what is accepted, and that errors say where.
+#include "controlplane/identity_table.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace bulkhead {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(InventoryTest, ParsesTheDocumentedFormat) {
+  auto workloads = ParseInventory(R"(
+workloads:
+  - namespace: shop
+    name: frontend
+    labels: {app: frontend}
+    addresses: [10.244.1.10]
+  - namespace: shop
+    name: db
+    addresses: [10.244.1.30, 10.244.1.31]
+    mode: enforce
+)");
+  ASSERT_TRUE(workloads.ok()) << workloads.status();
+  ASSERT_EQ(workloads->size(), 2u);
+  EXPECT_EQ((*workloads)[0].id(), "shop/frontend");
+  EXPECT_EQ((*workloads)[0].labels.at("app"), "frontend");
+  EXPECT_FALSE((*workloads)[0].mode.has_value());
+  EXPECT_EQ((*workloads)[1].addresses.size(), 2u);
+  EXPECT_EQ((*workloads)[1].mode, BH_MODE_ENFORCE);
+}
+
+TEST(InventoryTest, ErrorsNameTheEntryAndField) {
+  EXPECT_THAT(ParseInventory("workloads:\n  - {namespace: shop}\n").status().message(),
+              HasSubstr("workloads[0]: \"name\" is required"));
+  EXPECT_THAT(ParseInventory("workloads:\n  - {namespace: a, name: b, addresses: [10.1]}\n")
+                  .status()
+                  .message(),
+              HasSubstr("workloads[0]: address \"10.1\" is not an IPv4 address"));
+  EXPECT_THAT(
+      ParseInventory("workloads:\n  - {namespace: a, name: b, mode: block}\n").status().message(),
+      HasSubstr("unknown mode \"block\""));
+  EXPECT_THAT(ParseInventory("hosts: []\n").status().message(),
+              HasSubstr("top-level \"workloads\" list"));
+  EXPECT_THAT(ParseInventory("workloads: [").status().message(), HasSubstr("inventory:"));
+}
+
+TEST(IdentityTableTest, RejectsAnAddressClaimedTwice) {
+  auto table = IdentityTable::Build({{.ns = "a", .name = "x", .addresses = {"10.244.1.1"}},
+                                     {.ns = "b", .name = "y", .addresses = {"10.244.1.1"}}});
+  ASSERT_FALSE(table.ok());
+  EXPECT_THAT(table.status().message(), HasSubstr("10.244.1.1 belongs to both a/x and b/y"));
+}
+
+TEST(IdentityTableTest, IdentitiesAreStableForTheSameInventoryInAnyOrder) {
+  auto one = IdentityTable::Build({{.ns = "s", .name = "a"}, {.ns = "s", .name = "b"}});
+  auto two = IdentityTable::Build({{.ns = "s", .name = "b"}, {.ns = "s", .name = "a"}});
+  ASSERT_TRUE(one.ok() && two.ok());
+  EXPECT_EQ(one->IdentityOf("s/a"), two->IdentityOf("s/a"));
+  EXPECT_GE(*one->IdentityOf("s/a"), static_cast<std::uint32_t>(BH_IDENTITY_FIRST_WORKLOAD));
+  EXPECT_EQ(one->NameOf(BH_IDENTITY_WORLD), "world");
+}
+
+}  // namespace
+}  // namespace bulkhead

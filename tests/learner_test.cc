@@ -1,0 +1,135 @@
+// What the learner turns into segments, and what it refuses to.
+#include "controlplane/learner.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <map>
+
+#include "controlplane/policy_store.h"
+#include "gtest/gtest.h"
+
+namespace bulkhead {
+namespace {
+
+class LearnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto table = IdentityTable::Build({
+        {.ns = "shop", .name = "frontend", .addresses = {"10.244.1.10"}},
+        {.ns = "shop", .name = "api", .addresses = {"10.244.1.20"}},
+        {.ns = "shop", .name = "db", .addresses = {"10.244.1.30"}},
+    });
+    ASSERT_TRUE(table.ok()) << table.status();
+    identities_ = std::make_unique<IdentityTable>(*std::move(table));
+    frontend_ = *identities_->IdentityOf("shop/frontend");
+    api_ = *identities_->IdentityOf("shop/api");
+    db_ = *identities_->IdentityOf("shop/db");
+    for (auto id : {frontend_, api_, db_}) modes_[id] = BH_MODE_LEARN;
+    learner_ = std::make_unique<Learner>(*identities_, [this](std::uint32_t id) {
+      auto it = modes_.find(id);
+      return it == modes_.end() ? BH_MODE_UNMANAGED : it->second;
+    });
+  }
+
+  // A SYN from `src`:sport to `dst`:dport, passed without a segment.
+  bh_flow_event TcpSyn(std::uint32_t src, std::uint16_t sport, std::uint32_t dst,
+                       std::uint16_t dport) {
+    bh_flow_event e{};
+    e.src_identity = src;
+    e.dst_identity = dst;
+    e.sport_be = htons(sport);
+    e.dport_be = htons(dport);
+    e.proto = IPPROTO_TCP;
+    e.verdict = BH_VERDICT_AUDIT;
+    e.mode = BH_MODE_LEARN;
+    e.flags = BH_FLOW_TCP_SYN;
+    return e;
+  }
+
+  std::unique_ptr<IdentityTable> identities_;
+  std::map<std::uint32_t, bh_mode> modes_;
+  std::unique_ptr<Learner> learner_;
+  std::uint32_t frontend_, api_, db_;
+};
+
+TEST_F(LearnerTest, LearnsServerPortNotEphemeralPort) {
+  auto segment = learner_->Observe(TcpSyn(frontend_, 43512, api_, 8080));
+  ASSERT_TRUE(segment.has_value());
+  EXPECT_EQ(*segment, (SegmentKey{"shop/frontend", "shop/api", IPPROTO_TCP, 8080}));
+}
+
+TEST_F(LearnerTest, ManyClientPortsAreOneSegment) {
+  PolicyStore store;
+  int new_segments = 0;
+  for (std::uint16_t port = 40000; port < 40100; ++port) {
+    auto segment = learner_->Observe(TcpSyn(frontend_, port, api_, 8080));
+    ASSERT_TRUE(segment.has_value());
+    new_segments += store.Learn(*segment, absl::Now());
+  }
+  EXPECT_EQ(new_segments, 1);
+  ASSERT_EQ(store.Snapshot().segments_size(), 1);
+  EXPECT_EQ(store.Snapshot().segments(0).flows(), 100u);
+}
+
+TEST_F(LearnerTest, TcpWithoutSynIsNotLearned) {
+  // First seen mid-stream: this could be api's answer to a client on 8080,
+  // and its destination port the client's ephemeral port.
+  bh_flow_event e = TcpSyn(api_, 8080, frontend_, 43512);
+  e.flags = 0;
+  EXPECT_FALSE(learner_->Observe(e).has_value());
+  EXPECT_EQ(learner_->counters().untrusted_port, 1u);
+}
+
+TEST_F(LearnerTest, UdpLearnsDestinationPort) {
+  bh_flow_event e = TcpSyn(api_, 53124, db_, 53);
+  e.proto = IPPROTO_UDP;
+  e.flags = 0;
+  auto segment = learner_->Observe(e);
+  ASSERT_TRUE(segment.has_value());
+  EXPECT_EQ(segment->port, 53);
+  EXPECT_EQ(segment->proto, IPPROTO_UDP);
+}
+
+TEST_F(LearnerTest, IcmpEchoRequestLearnsPortZeroButStrayReplyIsIgnored) {
+  bh_flow_event request = TcpSyn(frontend_, 0, api_, 0);
+  request.proto = IPPROTO_ICMP;
+  request.sport_be = htons(77);  // echo identifier
+  request.flags = 0;
+  auto segment = learner_->Observe(request);
+  ASSERT_TRUE(segment.has_value());
+  EXPECT_EQ(segment->port, 0);
+
+  bh_flow_event stray_reply = request;
+  stray_reply.sport_be = 0;
+  stray_reply.dport_be = htons(78);
+  EXPECT_FALSE(learner_->Observe(stray_reply).has_value());
+}
+
+TEST_F(LearnerTest, ForwardedAndDroppedFlowsTeachNothing) {
+  bh_flow_event forwarded = TcpSyn(frontend_, 40000, api_, 8080);
+  forwarded.verdict = BH_VERDICT_FORWARDED;
+  bh_flow_event dropped = TcpSyn(frontend_, 40001, db_, 5432);
+  dropped.verdict = BH_VERDICT_DROPPED;
+  EXPECT_FALSE(learner_->Observe(forwarded).has_value());
+  EXPECT_FALSE(learner_->Observe(dropped).has_value());
+}
+
+TEST_F(LearnerTest, PeerNotLearningOpensNoPath) {
+  // frontend still learns, db already enforces: frontend's traffic must not
+  // teach a segment into db.
+  modes_[db_] = BH_MODE_ENFORCE;
+  EXPECT_FALSE(learner_->Observe(TcpSyn(frontend_, 40000, db_, 5432)).has_value());
+  modes_[db_] = BH_MODE_MONITOR;
+  EXPECT_FALSE(learner_->Observe(TcpSyn(frontend_, 40000, db_, 5432)).has_value());
+  EXPECT_EQ(learner_->counters().not_learning, 2u);
+}
+
+TEST_F(LearnerTest, WorldAndUnknownPeersAreNotLearned) {
+  EXPECT_FALSE(learner_->Observe(TcpSyn(BH_IDENTITY_WORLD, 40000, api_, 8080)).has_value());
+  EXPECT_FALSE(learner_->Observe(TcpSyn(api_, 40000, 9999, 443)).has_value());
+  EXPECT_EQ(learner_->counters().external_peer, 2u);
+}
+
+}  // namespace
+}  // namespace bulkhead
