@@ -6,13 +6,17 @@
 // The handler runs on the io_context's thread, like the rest of the agent.
 #pragma once
 
+// Boost 1.74's awaitable.hpp uses std::exchange without including <utility>.
+// clang-format off
+#include <utility>
+// clang-format on
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <functional>
 #include <memory>
 #include <string>
-#include <utility>  // before boost/asio/awaitable.hpp (1.74), which uses std::exchange
 
 #include "absl/status/statusor.h"
 #include "proto/api.pb.h"
