@@ -25,6 +25,8 @@
 #include "lib/parse.h"
 #include "lib/policy.h"
 
+#define READ_ONCE(x) (*(volatile typeof(x) *)&(x))
+
 static __always_inline enum bh_verdict verdict_for(__u32 segment_id, __u32 mode)
 {
 	if (segment_id)
@@ -77,13 +79,14 @@ static __always_inline int handle_packet(struct __sk_buff *skb, enum bh_hook hoo
 	}
 
 	struct bh_ct_key key = ct_key_of(&pkt);
+	struct bh_ct_entry *flow = bpf_map_lookup_elem(&bh_conntrack, &key);
 
-	if (!bpf_map_lookup_elem(&bh_conntrack, &key)) {
+	if (!flow) {
 		struct bh_ct_key reply_key = ct_key_reversed(&key);
-		struct bh_ct_entry *flow = bpf_map_lookup_elem(&bh_conntrack, &reply_key);
+		struct bh_ct_entry *reply_of = bpf_map_lookup_elem(&bh_conntrack, &reply_key);
 
-		if (flow && (flow->flags & BH_CT_FORWARDED)) {
-			flow->last_seen_ns = now_ns;
+		if (reply_of && (reply_of->flags & BH_CT_FORWARDED)) {
+			reply_of->last_seen_ns = now_ns;
 			stat_inc(BH_STAT_REPLY);
 			return TC_ACT_OK;
 		}
@@ -100,8 +103,8 @@ static __always_inline int handle_packet(struct __sk_buff *skb, enum bh_hook hoo
 	info.verdict = verdict_for(info.segment_id, info.mode);
 	count_verdict(info.verdict);
 
-	struct bh_ct_entry *flow = ct_lookup_or_create(&key, now_ns);
-
+	if (!flow)
+		flow = ct_create(&key, now_ns);
 	if (flow) {
 		enum bh_report_level level = report_level_of(&info);
 		__u32 new_bits = BH_CT_REPORTED(level);
@@ -109,10 +112,13 @@ static __always_inline int handle_packet(struct __sk_buff *skb, enum bh_hook hoo
 		if (info.verdict != BH_VERDICT_DROPPED)
 			new_bits |= BH_CT_FORWARDED;
 		flow->last_seen_ns = now_ns;
-		__u32 old_bits = __sync_fetch_and_or(&flow->flags, new_bits);
+		/* Established flows already carry their bits: skip the locked op. */
+		if ((READ_ONCE(flow->flags) & new_bits) != new_bits) {
+			__u32 old_bits = __sync_fetch_and_or(&flow->flags, new_bits);
 
-		if (!(old_bits & BH_CT_REPORTED_AT_LEAST(level)))
-			emit_flow_event(skb, &pkt, &info, now_ns);
+			if (!(old_bits & BH_CT_REPORTED_AT_LEAST(level)))
+				emit_flow_event(skb, &pkt, &info, now_ns);
+		}
 	} else {
 		emit_flow_event(skb, &pkt, &info, now_ns); /* untracked: report every packet */
 	}

@@ -33,19 +33,13 @@ static __always_inline struct bh_ct_key ct_key_reversed(const struct bh_ct_key *
 	return rev;
 }
 
-/* Returns the entry for the flow's establishing direction, creating it when
- * the flow is new. NULL only if the map refused the insert. */
-static __always_inline struct bh_ct_entry *ct_lookup_or_create(const struct bh_ct_key *key,
-							      __u64 now_ns)
+/* Creates the entry for a new flow's establishing direction and returns it;
+ * NULL only if the map refused the insert. */
+static __always_inline struct bh_ct_entry *ct_create(const struct bh_ct_key *key, __u64 now_ns)
 {
-	struct bh_ct_entry *entry = bpf_map_lookup_elem(&bh_conntrack, key);
-
-	if (entry)
-		return entry;
-
 	struct bh_ct_entry fresh = { .created_ns = now_ns, .last_seen_ns = now_ns };
 
-	/* BPF_NOEXIST: if the other CPU won the race, keep its entry. */
+	/* BPF_NOEXIST: if another CPU created it meanwhile, keep its entry. */
 	bpf_map_update_elem(&bh_conntrack, key, &fresh, BPF_NOEXIST);
 	return bpf_map_lookup_elem(&bh_conntrack, key);
 }

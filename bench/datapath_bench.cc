@@ -1,0 +1,177 @@
+// Per-packet cost of the endpoint programs, measured in the kernel with
+// BPF_PROG_TEST_RUN (the kernel's own per-run average), and the control
+// plane's learner and compiler. Needs root. Compare ratios within one run:
+// BM_ParseOnly is the baseline the packet benchmarks are divided by.
+#include <arpa/inet.h>
+#include <benchmark/benchmark.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <netinet/in.h>
+
+#include <boost/asio/io_context.hpp>
+
+#include "baseline.skel.h"
+#include "controlplane/compiler.h"
+#include "controlplane/learner.h"
+#include "controlplane/policy_store.h"
+#include "datapath/datapath.h"
+#include "datapath/unique_fd.h"
+#include "tests/packets.h"
+
+namespace bulkhead {
+namespace {
+
+using testing::Frame;
+
+constexpr int kRepeat = 20000;  // packets per BPF_PROG_TEST_RUN call
+constexpr std::uint32_t kClient = BH_IDENTITY_FIRST_WORKLOAD;
+constexpr std::uint32_t kServer = BH_IDENTITY_FIRST_WORKLOAD + 1;
+
+std::uint32_t Addr(const char* dotted) {
+  in_addr a{};
+  inet_pton(AF_INET, dotted, &a);
+  return a.s_addr;
+}
+
+// Runs `frame` kRepeat times per iteration; reports the kernel's ns/packet.
+void RunPackets(benchmark::State& state, int prog_fd, Frame frame) {
+  frame.resize(std::max<std::size_t>(frame.size(), 64));
+  for (auto _ : state) {
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
+                .data_size_in = static_cast<__u32>(frame.size()), .repeat = kRepeat);
+    if (bpf_prog_test_run_opts(prog_fd, &opts) != 0) {
+      state.SkipWithError("BPF_PROG_TEST_RUN failed (root?)");
+      return;
+    }
+    state.SetIterationTime(static_cast<double>(opts.duration) * kRepeat / 1e9);
+  }
+  state.SetItemsProcessed(state.iterations() * kRepeat);
+}
+
+// A loaded endpoint datapath with `identities` workloads in the ipcache and
+// `segments` policy entries, client and server among them.
+std::unique_ptr<Datapath> LoadedDatapath(int identities, int segments) {
+  auto dp = Datapath::Load({});
+  if (!dp.ok()) return nullptr;
+  for (int i = 0; i < identities; ++i) {
+    std::uint32_t addr = htonl(0x0af40000 + i);  // 10.244.0.0 + i
+    (void)(*dp)->ipcache().Update(Ipv4IpcacheKey(addr), {.identity = kClient + 10 + i});
+  }
+  (void)(*dp)->ipcache().Update(Ipv4IpcacheKey(Addr("10.245.0.1")), {.identity = kClient});
+  (void)(*dp)->ipcache().Update(Ipv4IpcacheKey(Addr("10.245.0.2")), {.identity = kServer});
+  std::vector<bh_policy_key> keys;
+  std::vector<bh_policy_value> values;
+  for (int i = 0; i < segments; ++i) {
+    keys.push_back(PolicyKey(kClient + 10 + i, kServer, IPPROTO_TCP, 8080));
+    values.push_back({.segment_id = static_cast<__u32>(i + 2)});
+  }
+  keys.push_back(PolicyKey(kClient, kServer, IPPROTO_TCP, 8080));
+  values.push_back({.segment_id = 1});
+  (void)(*dp)->policy().UpdateBatch(keys, values);
+  (void)(*dp)->modes().Update(kServer, {.mode = BH_MODE_ENFORCE});
+  (void)(*dp)->modes().Update(kClient, {.mode = BH_MODE_ENFORCE});
+  return std::move(*dp);
+}
+
+const testing::Ipv4Tuple kFlow{"10.245.0.1", "10.245.0.2", 40000, 8080};
+const testing::Ipv4Tuple kReply{"10.245.0.2", "10.245.0.1", 8080, 40000};
+const testing::Ipv4Tuple kDenied{"10.245.0.1", "10.245.0.2", 40001, 9999};
+
+void BM_ParseOnly(benchmark::State& state) {
+  baseline_bpf* skel = baseline_bpf::open_and_load();
+  if (!skel) {
+    state.SkipWithError("load baseline program (root?)");
+    return;
+  }
+  RunPackets(state, bpf_program__fd(skel->progs.parse_only), testing::TcpFrame(kFlow, testing::kAck));
+  baseline_bpf::destroy(skel);
+}
+BENCHMARK(BM_ParseOnly)->UseManualTime();
+
+// An allowed flow's established packet: conntrack hit, two ipcache lookups,
+// one policy lookup. Arg: how many segments and identities are loaded.
+void BM_EstablishedAllowed(benchmark::State& state) {
+  auto dp = LoadedDatapath(state.range(0), state.range(0));
+  if (!dp) return state.SkipWithError("load datapath (root?)");
+  Frame syn = testing::TcpFrame(kFlow, testing::kSyn);
+  LIBBPF_OPTS(bpf_test_run_opts, once, .data_in = syn.data(),
+              .data_size_in = static_cast<__u32>(syn.size()), .repeat = 1);
+  bpf_prog_test_run_opts(dp->to_endpoint_fd(), &once);  // the flow exists now
+  RunPackets(state, dp->to_endpoint_fd(), testing::TcpFrame(kFlow, testing::kAck));
+}
+BENCHMARK(BM_EstablishedAllowed)->UseManualTime()->Arg(10)->Arg(1000)->Arg(16000);
+
+// A reply: passes on the conntrack lookup alone.
+void BM_Reply(benchmark::State& state) {
+  auto dp = LoadedDatapath(10, 10);
+  if (!dp) return state.SkipWithError("load datapath (root?)");
+  Frame syn = testing::TcpFrame(kFlow, testing::kSyn);
+  LIBBPF_OPTS(bpf_test_run_opts, once, .data_in = syn.data(),
+              .data_size_in = static_cast<__u32>(syn.size()), .repeat = 1);
+  bpf_prog_test_run_opts(dp->to_endpoint_fd(), &once);
+  RunPackets(state, dp->from_endpoint_fd(), testing::TcpFrame(kReply, testing::kSynAck));
+}
+BENCHMARK(BM_Reply)->UseManualTime();
+
+// A denied flow in enforce mode, already reported: the drop path.
+void BM_Dropped(benchmark::State& state) {
+  auto dp = LoadedDatapath(10, 10);
+  if (!dp) return state.SkipWithError("load datapath (root?)");
+  RunPackets(state, dp->to_endpoint_fd(), testing::TcpFrame(kDenied, testing::kSyn));
+}
+BENCHMARK(BM_Dropped)->UseManualTime();
+
+// Flow events through the learner (userspace, no kernel).
+void BM_LearnerObserve(benchmark::State& state) {
+  std::vector<Workload> workloads;
+  for (int i = 0; i < 100; ++i) workloads.push_back({.ns = "bench", .name = "w" + std::to_string(i)});
+  IdentityTable identities = *IdentityTable::Build(std::move(workloads));
+  Learner learner(identities, [](std::uint32_t) { return BH_MODE_LEARN; });
+  PolicyStore store;
+  bh_flow_event e{};
+  e.proto = IPPROTO_TCP;
+  e.verdict = BH_VERDICT_AUDIT;
+  e.flags = BH_FLOW_TCP_SYN;
+  e.dport_be = htons(8080);
+  std::uint32_t i = 0;
+  for (auto _ : state) {
+    e.src_identity = BH_IDENTITY_FIRST_WORKLOAD + (i % 100);
+    e.dst_identity = BH_IDENTITY_FIRST_WORKLOAD + ((i / 100) % 100);
+    e.sport_be = htons(32768 + (i % 28000));
+    if (auto segment = learner.Observe(e)) benchmark::DoNotOptimize(store.Learn(*segment, absl::Now()));
+    ++i;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_LearnerObserve);
+
+// Compile N segments and load them into a real policy map from empty.
+void BM_CompileAndLoad(benchmark::State& state) {
+  const int n = state.range(0);
+  std::vector<Workload> workloads;
+  for (int i = 0; i < 400; ++i) workloads.push_back({.ns = "bench", .name = "w" + std::to_string(i)});
+  IdentityTable identities = *IdentityTable::Build(std::move(workloads));
+  PolicyStore store;
+  for (int i = 0; i < n; ++i)
+    store.Learn({"bench/w" + std::to_string(i % 400), "bench/w" + std::to_string((i / 400) % 400),
+                 IPPROTO_TCP, static_cast<std::uint16_t>(1000 + i / 160000)},
+                absl::Now());
+  bulkhead::v1::Policy policy = store.Snapshot();
+  for (auto _ : state) {
+    LIBBPF_OPTS(bpf_map_create_opts, opts);
+    UniqueFd fd(bpf_map_create(BPF_MAP_TYPE_HASH, "bench_policy", sizeof(bh_policy_key),
+                               sizeof(bh_policy_value), n + 1, &opts));
+    if (!fd.valid()) return state.SkipWithError("bpf_map_create (root?)");
+    TypedMap<bh_policy_key, bh_policy_value> map(fd.get(), "bench_policy");
+    Compiler compiler;
+    absl::Status status = compiler.Apply(Compiler::Compile(policy, identities).entries, map);
+    if (!status.ok()) return state.SkipWithError(std::string(status.message()).c_str());
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+BENCHMARK(BM_CompileAndLoad)->Arg(1000)->Arg(100000)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace bulkhead
+
+BENCHMARK_MAIN();
