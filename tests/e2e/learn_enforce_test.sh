@@ -24,7 +24,8 @@ AGENT_PID="" SERVER_PIDS=()
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  bh_stop "${SERVER_PIDS[@]}" "$AGENT_PID"
+  bh_stop "$AGENT_PID"
+  bh_stop_group "${SERVER_PIDS[@]}"
   lab_destroy "${PODS[@]}"
   umount "$WORK/bpffs" 2>/dev/null || true
   if [[ $rc -ne 0 ]]; then

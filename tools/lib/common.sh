@@ -60,10 +60,13 @@ lab_destroy() {
   ip netns del "$(lab_node_ns)" 2>/dev/null || true
 }
 
-# lab_serve POD PORT: a TCP echo server in POD, in the background; its pid is
-# in $! afterwards (call it directly, not in $(...)).
+# Servers run in a session of their own (setsid), so that bh_stop_group ends
+# the server and every child it forked, and nothing else. Call them directly,
+# not in $(...): the session's id (= its leader's pid) is in $! afterwards.
+
+# lab_serve POD PORT: a TCP echo server in POD, in the background.
 lab_serve() {
-  ip netns exec "$(lab_pod_ns "$1")" socat TCP-LISTEN:"$2",fork,reuseaddr EXEC:cat \
+  setsid ip netns exec "$(lab_pod_ns "$1")" socat TCP-LISTEN:"$2",fork,reuseaddr EXEC:cat \
     </dev/null >/dev/null 2>&1 &
 }
 
@@ -76,9 +79,10 @@ lab_connect() {
   [[ "$reply" == "hello from $1" ]]
 }
 
-# lab_serve_udp POD PORT: a UDP echo server in POD; pid in $! afterwards.
+# lab_serve_udp POD PORT: a UDP echo server in POD, in the background. Each
+# peer gets a forked child that exits after 2 s without traffic.
 lab_serve_udp() {
-  ip netns exec "$(lab_pod_ns "$1")" socat UDP-LISTEN:"$2",fork,reuseaddr EXEC:cat \
+  setsid ip netns exec "$(lab_pod_ns "$1")" socat -T 2 UDP-LISTEN:"$2",fork,reuseaddr EXEC:cat \
     </dev/null >/dev/null 2>&1 &
 }
 
@@ -116,6 +120,18 @@ bh_wait_agent() {
   done
   echo "bulkheadd did not answer on $socket within 10 s" >&2
   return 1
+}
+
+# bh_stop_group SID...: ends every process in each session we started with
+# setsid (the servers and their forked children).
+bh_stop_group() {
+  local sid pids
+  for sid in "$@"; do
+    [[ -n "$sid" ]] || continue
+    pids=$(ps -eo pid=,sid= | awk -v s="$sid" '$2 == s {print $1}')
+    [[ -n "$pids" ]] && bh_stop $pids
+  done
+  return 0
 }
 
 # bh_stop PID...: SIGTERM each process we started, wait up to 5 s, then SIGKILL.
