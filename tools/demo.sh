@@ -29,7 +29,7 @@ for ns in "$LAB_NODE" "${PODS[@]/#/$LAB_PREFIX}"; do
   fi
 done
 
-bold "Installing what is missing and building"
+bold "Installing what is missing and building (a first build takes about 2 minutes)"
 "$BH_ROOT/tools/install-deps.sh"
 bh_build "$BUILD_DIR" >/dev/null
 BULKHEADD="$BUILD_DIR/controlplane/bulkheadd"
@@ -38,7 +38,7 @@ BULKHEAD="$BUILD_DIR/tools/bulkhead"
 WORK=$(mktemp -d /tmp/bulkhead-demo.XXXXXX)
 AGENT_PID="" SERVER_PIDS=()
 cleanup() {
-  local rc=$?
+  local rc=${1:-$?}  # on a signal: 128 + its number
   trap - EXIT INT TERM
   bh_stop "$AGENT_PID"
   bh_stop_group "${SERVER_PIDS[@]}"
@@ -49,7 +49,9 @@ cleanup() {
     echo "demo: failed (exit $rc); cleaned up. Agent log was printed above." >&2
   exit "$rc"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'cleanup 130' INT
+trap 'cleanup 143' TERM
 
 bold "Creating the node and three pods"
 lab_create_node

@@ -22,7 +22,7 @@ FRONTEND=10.244.1.10 API=10.244.1.20 DB=10.244.1.30
 WORK=$(mktemp -d /tmp/bulkhead-e2e.XXXXXX)
 AGENT_PID="" SERVER_PIDS=()
 cleanup() {
-  local rc=$?
+  local rc=${1:-$?}  # on a signal: 128 + its number
   trap - EXIT INT TERM
   bh_stop "$AGENT_PID"
   bh_stop_group "${SERVER_PIDS[@]}"
@@ -34,7 +34,9 @@ cleanup() {
   rm -rf "$WORK"
   exit "$rc"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'cleanup 130' INT
+trap 'cleanup 143' TERM
 
 failures=0
 check() {  # check "what" command...
