@@ -16,13 +16,20 @@ bh_require_root
 LAB_PREFIX=${BULKHEAD_DEMO_PREFIX:-}
 LAB_NODE="${LAB_PREFIX}bulkhead-node"
 BUILD_DIR=${BUILD_DIR:-$BH_ROOT/build}
-PODS=(frontend api db)
-FRONTEND=10.244.1.10 API=10.244.1.20 DB=10.244.1.30
+BULKHEAD="$BUILD_DIR/tools/bulkhead"
 
 bold() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 say() { printf '    %s\n' "$*"; }
+# expect_connect POD ADDR PORT LABEL / expect_refused ...: one step of the story.
+expect_connect() {
+  if lab_connect "$1" "$2" "$3"; then say "$4  connected"; else say "$4  FAILED to connect"; exit 1; fi
+}
+expect_refused() {
+  if lab_connect "$1" "$2" "$3"; then say "$4  CONNECTED: enforcement did not work"; exit 1; fi
+  say "$4  timed out: dropped in the kernel"
+}
 
-for ns in "$LAB_NODE" "${PODS[@]/#/$LAB_PREFIX}"; do
+for ns in "$LAB_NODE" "${SHOP_PODS[@]/#/$LAB_PREFIX}"; do
   if ip netns list | awk '{print $1}' | grep -qx "$ns"; then
     echo "demo: network namespace $ns already exists; remove it (ip netns del $ns) or set BULKHEAD_DEMO_PREFIX" >&2
     exit 1
@@ -32,21 +39,18 @@ done
 bold "Installing what is missing and building (a first build takes about 2 minutes)"
 "$BH_ROOT/tools/install-deps.sh"
 bh_build "$BUILD_DIR" >/dev/null
-BULKHEADD="$BUILD_DIR/controlplane/bulkheadd"
-BULKHEAD="$BUILD_DIR/tools/bulkhead"
 
 WORK=$(mktemp -d /tmp/bulkhead-demo.XXXXXX)
-AGENT_PID="" SERVER_PIDS=()
+export BULKHEAD_SOCKET="$WORK/bulkhead.sock"
 cleanup() {
   local rc=${1:-$?}  # on a signal: 128 + its number
   trap - EXIT INT TERM
-  bh_stop "$AGENT_PID"
-  bh_stop_group "${SERVER_PIDS[@]}"
-  lab_destroy "${PODS[@]}"
-  umount "$WORK/bpffs" 2>/dev/null || true
-  rm -rf "$WORK"
-  [[ $rc -eq 0 ]] && bold "Cleaned up: namespaces, veths, pinned maps and processes are gone" ||
-    echo "demo: failed (exit $rc); cleaned up. Agent log was printed above." >&2
+  shop_teardown "$WORK"
+  if [[ $rc -eq 0 ]]; then
+    bold "Cleaned up: namespaces, veths, pinned maps and processes are gone"
+  else
+    echo "demo: failed (exit $rc); cleaned up. The agent's log is above." >&2
+  fi
   exit "$rc"
 }
 trap cleanup EXIT
@@ -54,50 +58,29 @@ trap 'cleanup 130' INT
 trap 'cleanup 143' TERM
 
 bold "Creating the node and three pods"
-lab_create_node
-lab_add_pod frontend $FRONTEND 10.244.0.1
-lab_add_pod api $API 10.244.0.2
-lab_add_pod db $DB 10.244.0.3
-say "frontend $FRONTEND, api $API, db $DB (namespaces: $LAB_NODE, ${PODS[*]/#/$LAB_PREFIX})"
-
-cat >"$WORK/inventory.yaml" <<YAML
-workloads:
-  - {namespace: shop, name: frontend, labels: {app: frontend}, addresses: [$FRONTEND]}
-  - {namespace: shop, name: api, labels: {app: api}, addresses: [$API]}
-  - {namespace: shop, name: db, labels: {app: db}, addresses: [$DB]}
-YAML
+shop_create "$WORK"
+say "frontend $SHOP_FRONTEND, api $SHOP_API, db $SHOP_DB (namespaces: $LAB_NODE, ${SHOP_PODS[*]/#/$LAB_PREFIX})"
 
 bold "Starting bulkheadd in learn mode"
-# Inside `ip netns exec`, /sys/fs/bpf is not a bpffs: pin under our own.
-mkdir -p "$WORK/bpffs" && mount -t bpf bpf "$WORK/bpffs"
-export BULKHEAD_SOCKET="$WORK/bulkhead.sock"
-ip netns exec "$LAB_NODE" "$BULKHEADD" --inventory "$WORK/inventory.yaml" \
-  --interfaces 'lxc-*' --pin-dir "$WORK/bpffs" --state-dir "$WORK/state" --mode learn \
-  2> >(sed 's/^/    [bulkheadd] /' >&2) &
-AGENT_PID=$!
-bh_wait_agent "$BULKHEAD_SOCKET" "$AGENT_PID" "$BULKHEAD"
+shop_start_agent "$WORK" "$BUILD_DIR" 2> >(sed 's/^/    [bulkheadd] /' >&2)
 "$BULKHEAD" status | sed 's/^/    /'
 
 bold "Real traffic while learning: frontend -> api:8080, api -> db:5432"
-lab_serve api 8080 && SERVER_PIDS+=($!)
-lab_serve db 5432 && SERVER_PIDS+=($!)
+lab_serve api 8080
+lab_serve db 5432
 lab_wait_port api 8080 && lab_wait_port db 5432
 for i in 1 2 3; do
-  lab_connect frontend $API 8080 && say "frontend -> api:8080  connected" || { say "frontend -> api:8080 FAILED"; exit 1; }
-  lab_connect api $DB 5432 && say "api -> db:5432        connected" || { say "api -> db:5432 FAILED"; exit 1; }
+  expect_connect frontend $SHOP_API 8080 "frontend -> api:8080"
+  expect_connect api $SHOP_DB 5432 "api -> db:5432      "
 done
 
 bold "Switching every workload to enforce"
 "$BULKHEAD" mode set --all enforce | sed 's/^/    /'
 
 bold "Learned paths still work; frontend -> db:5432 was never seen, so it is dropped"
-lab_connect frontend $API 8080 && say "frontend -> api:8080  connected (learned)" || { say "frontend -> api:8080 FAILED"; exit 1; }
-lab_connect api $DB 5432 && say "api -> db:5432        connected (learned)" || { say "api -> db:5432 FAILED"; exit 1; }
-if lab_connect frontend $DB 5432; then
-  say "frontend -> db:5432   CONNECTED: enforcement did not work"; exit 1
-else
-  say "frontend -> db:5432   timed out: dropped in the kernel"
-fi
+expect_connect frontend $SHOP_API 8080 "frontend -> api:8080"
+expect_connect api $SHOP_DB 5432 "api -> db:5432      "
+expect_refused frontend $SHOP_DB 5432 "frontend -> db:5432 "
 
 bold "bulkhead flows"
 "$BULKHEAD" flows --last 20 | sed 's/^/    /'

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "controlplane/identity_table.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -40,18 +41,8 @@ std::string EndpointText(const bulkhead::v1::Endpoint& e, bulkhead::v1::Protocol
   return absl::StrCat(e.workload(), " (", address, ")");
 }
 
-std::string ModeText(bulkhead::v1::Mode mode) {
-  switch (mode) {
-    case bulkhead::v1::LEARN:
-      return "learn";
-    case bulkhead::v1::MONITOR:
-      return "monitor";
-    case bulkhead::v1::ENFORCE:
-      return "enforce";
-    default:
-      return "unmanaged";
-  }
-}
+// The proto Mode and bh_mode share their numbers (0: unmanaged).
+std::string ModeText(bulkhead::v1::Mode mode) { return ModeName(static_cast<bh_mode>(mode)); }
 
 std::string ProtocolText(bulkhead::v1::Protocol proto) {
   const std::string& name = bulkhead::v1::Protocol_Name(proto);

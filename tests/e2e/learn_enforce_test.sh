@@ -13,25 +13,19 @@ source "$(dirname "$0")/../../tools/lib/common.sh"
 bh_require_root
 
 BUILD_DIR=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
-BULKHEADD="$BUILD_DIR/controlplane/bulkheadd"
 BULKHEAD="$BUILD_DIR/tools/bulkhead"
 LAB_PREFIX="bhe2e$$-"
-PODS=(frontend api db)
-FRONTEND=10.244.1.10 API=10.244.1.20 DB=10.244.1.30
+FRONTEND=$SHOP_FRONTEND API=$SHOP_API DB=$SHOP_DB
 
 WORK=$(mktemp -d /tmp/bulkhead-e2e.XXXXXX)
-AGENT_PID="" SERVER_PIDS=()
+export BULKHEAD_SOCKET="$WORK/bulkhead.sock"
 cleanup() {
   local rc=${1:-$?}  # on a signal: 128 + its number
   trap - EXIT INT TERM
-  bh_stop "$AGENT_PID"
-  bh_stop_group "${SERVER_PIDS[@]}"
-  lab_destroy "${PODS[@]}"
-  umount "$WORK/bpffs" 2>/dev/null || true
   if [[ $rc -ne 0 ]]; then
     echo "--- agent log"; cat "$WORK/agent.log" 2>/dev/null || true
   fi
-  rm -rf "$WORK"
+  shop_teardown "$WORK"
   exit "$rc"
 }
 trap cleanup EXIT
@@ -45,13 +39,7 @@ check() {  # check "what" command...
 }
 refused() { ! "$@"; }
 
-start_agent() {
-  ip netns exec "$(lab_node_ns)" "$BULKHEADD" --inventory "$WORK/inventory.yaml" \
-    --interfaces 'lxc-*' --pin-dir "$WORK/bpffs" --state-dir "$WORK/state" --mode learn \
-    2>>"$WORK/agent.log" &
-  AGENT_PID=$!
-  bh_wait_agent "$BULKHEAD_SOCKET" "$AGENT_PID" "$BULKHEAD"
-}
+start_agent() { shop_start_agent "$WORK" "$BUILD_DIR" 2>>"$WORK/agent.log"; }
 
 # flows_matching JQ_FILTER: how many flows (JSON lines) match.
 flows_matching() {
@@ -64,24 +52,12 @@ segments() {
     awk '/- from:/ {f=$3} /^ +to:/ {t=$2} /protocol:/ {p=$2} /port:/ {print f, t, p, $2}' | sort
 }
 
-# --- the node, three pods, servers
-lab_create_node
-lab_add_pod frontend $FRONTEND 10.244.0.1
-lab_add_pod api $API 10.244.0.2
-lab_add_pod db $DB 10.244.0.3
-lab_serve api 8080 && SERVER_PIDS+=($!)
-lab_serve db 5432 && SERVER_PIDS+=($!)
-lab_serve_udp db 5353 && SERVER_PIDS+=($!)
+# --- the node, three pods, servers, the agent
+shop_create "$WORK"
+lab_serve api 8080
+lab_serve db 5432
+lab_serve_udp db 5353
 lab_wait_port api 8080 && lab_wait_port db 5432 && lab_wait_port db 5353
-
-cat >"$WORK/inventory.yaml" <<YAML
-workloads:
-  - {namespace: shop, name: frontend, labels: {app: frontend}, addresses: [$FRONTEND]}
-  - {namespace: shop, name: api, labels: {app: api}, addresses: [$API]}
-  - {namespace: shop, name: db, labels: {app: db}, addresses: [$DB]}
-YAML
-mkdir -p "$WORK/bpffs" && mount -t bpf bpf "$WORK/bpffs"
-export BULKHEAD_SOCKET="$WORK/bulkhead.sock"
 start_agent
 check "agent attached to the three pod interfaces" \
   test "$("$BULKHEAD" status -o json | jq '.interfaces | length')" -eq 3
@@ -91,7 +67,7 @@ for i in 1 2 3; do
   check "learn: frontend -> api tcp/8080 connects ($i)" lab_connect frontend $API 8080
   check "learn: api -> db tcp/5432 connects ($i)" lab_connect api $DB 5432
 done
-check "learn: api -> db udp/5353 is echoed" lab_connect_udp api $DB 5353
+check "learn: api -> db udp/5353 is echoed" lab_connect api $DB 5353 udp
 check "learn: api -> db ping is answered" lab_ping api $DB
 expected_segments="shop/api shop/db ICMP 0
 shop/api shop/db TCP 5432
@@ -113,10 +89,10 @@ check "enforce: every workload enforces" \
   test "$("$BULKHEAD" status -o json | jq '[.workloads[] | select(.mode=="ENFORCE")] | length')" -eq 3
 check "enforce: learned frontend -> api tcp/8080 connects" lab_connect frontend $API 8080
 check "enforce: learned api -> db tcp/5432 connects" lab_connect api $DB 5432
-check "enforce: learned api -> db udp/5353 is echoed" lab_connect_udp api $DB 5353
+check "enforce: learned api -> db udp/5353 is echoed" lab_connect api $DB 5353 udp
 check "enforce: learned api -> db ping is answered" lab_ping api $DB
 check "enforce: unlearned frontend -> db tcp/5432 times out" refused lab_connect frontend $DB 5432
-check "enforce: unlearned frontend -> db udp/5353 gets no echo" refused lab_connect_udp frontend $DB 5353
+check "enforce: unlearned frontend -> db udp/5353 gets no echo" refused lab_connect frontend $DB 5353 udp
 check "enforce: unlearned frontend -> api ping is not answered" refused lab_ping frontend $API
 check "enforce: unlearned db -> api tcp/8080 (reverse of nothing) times out" refused lab_connect db $API 8080
 check "enforce: frontend -> db tcp/5432 is reported DROPPED" test "$(flows_matching \
@@ -125,7 +101,7 @@ check "enforce: the datapath counted policy drops" \
   test "$("$BULKHEAD" status -o json | jq '.datapath_counters.dropped_policy | tonumber')" -gt 0
 
 echo "# restart"
-bh_stop "$AGENT_PID"; AGENT_PID=""
+shop_stop_agent
 start_agent
 check "restart: modes came back as enforce" \
   test "$("$BULKHEAD" status -o json | jq '[.workloads[] | select(.mode=="ENFORCE")] | length')" -eq 3

@@ -60,23 +60,16 @@ lab_destroy() {
   ip netns del "$(lab_node_ns)" 2>/dev/null || true
 }
 
-# Servers run in a session of their own (setsid), so that bh_stop_group ends
-# the server and every child it forked, and nothing else. Call them directly,
-# not in $(...): the session's id (= its leader's pid) is in $! afterwards.
+# Servers run in a session of their own (setsid), so that lab_teardown ends
+# each server and every child it forked, and nothing else. Their session ids
+# collect in LAB_SERVERS; call them directly, not in $(...).
+LAB_SERVERS=()
 
 # lab_serve POD PORT: a TCP echo server in POD, in the background.
 lab_serve() {
   setsid ip netns exec "$(lab_pod_ns "$1")" socat TCP-LISTEN:"$2",fork,reuseaddr EXEC:cat \
     </dev/null >/dev/null 2>&1 &
-}
-
-# lab_connect POD ADDR PORT: sends one line over TCP from POD and prints the
-# echo. Exits non-zero if nothing came back within 2 seconds.
-lab_connect() {
-  local reply
-  reply=$(echo "hello from $1" |
-    ip netns exec "$(lab_pod_ns "$1")" timeout 3 socat -T 2 - "TCP:$2:$3,connect-timeout=2" 2>/dev/null) || true
-  [[ "$reply" == "hello from $1" ]]
+  LAB_SERVERS+=($!)
 }
 
 # lab_serve_udp POD PORT: a UDP echo server in POD, in the background. Each
@@ -84,14 +77,17 @@ lab_connect() {
 lab_serve_udp() {
   setsid ip netns exec "$(lab_pod_ns "$1")" socat -T 2 UDP-LISTEN:"$2",fork,reuseaddr EXEC:cat \
     </dev/null >/dev/null 2>&1 &
+  LAB_SERVERS+=($!)
 }
 
-# lab_connect_udp POD ADDR PORT: one datagram from POD; succeeds if echoed.
-lab_connect_udp() {
-  local reply
-  reply=$(echo "datagram from $1" |
-    ip netns exec "$(lab_pod_ns "$1")" timeout 3 socat -T 2 - "UDP:$2:$3" 2>/dev/null) || true
-  [[ "$reply" == "datagram from $1" ]]
+# lab_connect POD ADDR PORT [tcp|udp]: sends one line from POD (TCP by
+# default) and succeeds if it is echoed within 2 seconds.
+lab_connect() {
+  local pod=$1 addr=$2 port=$3 proto=${4:-tcp} reply address
+  if [[ $proto == udp ]]; then address="UDP:$addr:$port"; else address="TCP:$addr:$port,connect-timeout=2"; fi
+  reply=$(echo "hello from $pod" |
+    ip netns exec "$(lab_pod_ns "$pod")" timeout 3 socat -T 2 - "$address" 2>/dev/null) || true
+  [[ "$reply" == "hello from $pod" ]]
 }
 
 # lab_ping POD ADDR: one ICMP echo from POD; succeeds if answered within 2 s.
@@ -122,18 +118,6 @@ bh_wait_agent() {
   return 1
 }
 
-# bh_stop_group SID...: ends every process in each session we started with
-# setsid (the servers and their forked children).
-bh_stop_group() {
-  local sid pids
-  for sid in "$@"; do
-    [[ -n "$sid" ]] || continue
-    pids=$(ps -eo pid=,sid= | awk -v s="$sid" '$2 == s {print $1}')
-    [[ -n "$pids" ]] && bh_stop $pids
-  done
-  return 0
-}
-
 # bh_stop PID...: SIGTERM each process we started, wait up to 5 s, then SIGKILL.
 bh_stop() {
   local pid i
@@ -144,4 +128,60 @@ bh_stop() {
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
+}
+
+# --- the shop: the cluster of the demo and the end-to-end test. Three pods,
+# their addresses, and the inventory that names them.
+SHOP_PODS=(frontend api db)
+SHOP_FRONTEND=10.244.1.10 SHOP_API=10.244.1.20 SHOP_DB=10.244.1.30
+SHOP_AGENT_PID=""
+
+# shop_create WORK: the node and three pods; WORK/inventory.yaml; a bpffs
+# mounted on WORK/bpffs (inside `ip netns exec`, /sys/fs/bpf is not one).
+shop_create() {
+  local work=$1
+  lab_create_node
+  lab_add_pod frontend $SHOP_FRONTEND 10.244.0.1
+  lab_add_pod api $SHOP_API 10.244.0.2
+  lab_add_pod db $SHOP_DB 10.244.0.3
+  cat >"$work/inventory.yaml" <<YAML
+workloads:
+  - {namespace: shop, name: frontend, labels: {app: frontend}, addresses: [$SHOP_FRONTEND]}
+  - {namespace: shop, name: api, labels: {app: api}, addresses: [$SHOP_API]}
+  - {namespace: shop, name: db, labels: {app: db}, addresses: [$SHOP_DB]}
+YAML
+  mkdir -p "$work/bpffs"
+  mount -t bpf bpf "$work/bpffs"
+}
+
+# shop_start_agent WORK BUILD_DIR: bulkheadd in learn mode on the node, its
+# state in WORK, its socket at $BULKHEAD_SOCKET; stderr is the agent's log.
+# Waits until it answers; its pid is in SHOP_AGENT_PID.
+shop_start_agent() {
+  local work=$1 build_dir=$2
+  ip netns exec "$(lab_node_ns)" "$build_dir/controlplane/bulkheadd" \
+    --inventory "$work/inventory.yaml" --interfaces 'lxc-*' --pin-dir "$work/bpffs" \
+    --state-dir "$work/state" --socket "$BULKHEAD_SOCKET" --mode learn &
+  SHOP_AGENT_PID=$!
+  bh_wait_agent "$BULKHEAD_SOCKET" "$SHOP_AGENT_PID" "$build_dir/tools/bulkhead"
+}
+
+shop_stop_agent() {
+  bh_stop "$SHOP_AGENT_PID"
+  SHOP_AGENT_PID=""
+}
+
+# shop_teardown WORK: ends the agent and the servers, deletes the namespaces
+# (their veths go with them), unmounts the bpffs, removes WORK.
+shop_teardown() {
+  local work=$1 sid pids
+  shop_stop_agent
+  for sid in "${LAB_SERVERS[@]}"; do
+    pids=$(ps -eo pid=,sid= | awk -v s="$sid" '$2 == s {print $1}')
+    [[ -n "$pids" ]] && bh_stop $pids
+  done
+  LAB_SERVERS=()
+  lab_destroy "${SHOP_PODS[@]}"
+  umount "$work/bpffs" 2>/dev/null || true
+  rm -rf "$work"
 }
