@@ -51,10 +51,6 @@ Agent::~Agent() {
 absl::Status Agent::Start() {
   BH_RETURN_IF_ERROR(LoadState());
 
-  if (!options_.pin_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(options_.pin_dir, ec);
-  }
   BH_ASSIGN_OR_RETURN(datapath_, Datapath::Load({.pin_dir = options_.pin_dir,
                                                  .keep_pinned = options_.keep_pinned}));
   BH_RETURN_IF_ERROR(Compiler::InstallIdentities(identities_, datapath_->ipcache()));

@@ -9,6 +9,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "endpoint.skel.h"
@@ -22,13 +23,25 @@ constexpr __u32 kFilterHandle = 0xb4;
 constexpr __u32 kFilterPriority = 1;
 constexpr long kBpfFsMagic = 0xcafe4a11;
 
+// The pin directory must be on a bpffs; the agent creates it if its parent
+// is one. A missing directory is judged by its parent's filesystem.
 absl::Status CheckPinDir(const std::string& dir) {
+  std::string probe = dir;
   struct statfs fs;
-  if (statfs(dir.c_str(), &fs) != 0) return ErrnoError(errno, absl::StrCat("pin directory ", dir));
+  while (statfs(probe.c_str(), &fs) != 0) {
+    if (errno != ENOENT || probe == "/" || probe.empty())
+      return ErrnoError(errno, absl::StrCat("pin directory ", dir));
+    probe = std::filesystem::path(probe).parent_path().string();
+  }
   if (fs.f_type != kBpfFsMagic)
     return absl::FailedPreconditionError(absl::StrCat(
         "pin directory ", dir, " is not on a bpf filesystem; mount one with `mount -t bpf bpf ",
-        dir, "` (inside `ip netns exec`, /sys/fs/bpf is not one)"));
+        dir, "` and try again (inside `ip netns exec`, /sys/fs/bpf is not one)"));
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec)
+    return absl::FailedPreconditionError(
+        absl::StrCat("create pin directory ", dir, ": ", ec.message()));
   return absl::OkStatus();
 }
 

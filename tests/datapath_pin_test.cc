@@ -1,0 +1,62 @@
+// Pinning the datapath's maps under a bpffs directory (needs root): what a
+// user sees in the pin directory, and what a second agent sees.
+#include <netinet/in.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "datapath/datapath.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace bulkhead {
+namespace {
+
+class DatapathPinTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/bulkhead-pin-test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    mount_point_ = tmpl;
+    ASSERT_EQ(mount("bpf", mount_point_.c_str(), "bpf", 0, nullptr), 0) << "mount bpffs (root?)";
+    mounted_ = true;
+    pin_dir_ = mount_point_ + "/bulkhead";
+  }
+  void TearDown() override {
+    if (mounted_) umount(mount_point_.c_str());
+    std::filesystem::remove_all(mount_point_);
+  }
+
+  std::string mount_point_;
+  std::string pin_dir_;
+  bool mounted_ = false;
+};
+
+TEST_F(DatapathPinTest, MapsArePinnedSharedAndRemovedOnExit) {
+  const bh_policy_key key = PolicyKey(256, 257, IPPROTO_TCP, 8080);
+  {
+    auto first = Datapath::Load({.pin_dir = pin_dir_});
+    ASSERT_TRUE(first.ok()) << first.status();
+    for (const char* map : {"bh_policy", "bh_ipcache", "bh_conntrack", "bh_modes", "bh_events"})
+      EXPECT_TRUE(std::filesystem::exists(pin_dir_ + "/" + map)) << map;
+    ASSERT_TRUE((*first)->policy().Update(key, {.segment_id = 9}).ok());
+
+    auto second = Datapath::Load({.pin_dir = pin_dir_, .keep_pinned = true});
+    ASSERT_TRUE(second.ok()) << second.status();
+    auto seen = (*second)->policy().Lookup(key);
+    ASSERT_TRUE(seen.ok() && seen->has_value()) << "the second load reuses the pinned map";
+    EXPECT_EQ((*seen)->segment_id, 9u);
+  }
+  EXPECT_FALSE(std::filesystem::exists(pin_dir_ + "/bh_policy"));
+}
+
+TEST_F(DatapathPinTest, PinDirOutsideBpffsIsAClearError) {
+  auto dp = Datapath::Load({.pin_dir = "/tmp/not-a-bpffs/bulkhead"});
+  ASSERT_FALSE(dp.ok());
+  EXPECT_THAT(dp.status().message(), ::testing::HasSubstr("is not on a bpf filesystem"));
+  EXPECT_THAT(dp.status().message(), ::testing::HasSubstr("mount -t bpf bpf"));
+}
+
+}  // namespace
+}  // namespace bulkhead
