@@ -83,7 +83,8 @@ void BM_ParseOnly(benchmark::State& state) {
     state.SkipWithError("load baseline program (root?)");
     return;
   }
-  RunPackets(state, bpf_program__fd(skel->progs.parse_only), testing::TcpFrame(kFlow, testing::kAck));
+  RunPackets(state, bpf_program__fd(skel->progs.parse_only),
+             testing::TcpFrame(kFlow, testing::kAck));
   baseline_bpf::destroy(skel);
 }
 BENCHMARK(BM_ParseOnly)->UseManualTime();
@@ -124,7 +125,8 @@ BENCHMARK(BM_Dropped)->UseManualTime();
 // Flow events through the learner (userspace, no kernel).
 void BM_LearnerObserve(benchmark::State& state) {
   std::vector<Workload> workloads;
-  for (int i = 0; i < 100; ++i) workloads.push_back({.ns = "bench", .name = "w" + std::to_string(i)});
+  for (int i = 0; i < 100; ++i)
+    workloads.push_back({.ns = "bench", .name = "w" + std::to_string(i)});
   IdentityTable identities = *IdentityTable::Build(std::move(workloads));
   Learner learner(identities, [](std::uint32_t) { return BH_MODE_LEARN; });
   PolicyStore store;
@@ -138,7 +140,8 @@ void BM_LearnerObserve(benchmark::State& state) {
     e.src_identity = BH_IDENTITY_FIRST_WORKLOAD + (i % 100);
     e.dst_identity = BH_IDENTITY_FIRST_WORKLOAD + ((i / 100) % 100);
     e.sport_be = htons(32768 + (i % 28000));
-    if (auto segment = learner.Observe(e)) benchmark::DoNotOptimize(store.Learn(*segment, absl::Now()));
+    if (auto segment = learner.Observe(e))
+      benchmark::DoNotOptimize(store.Learn(*segment, absl::Now()));
     ++i;
   }
   state.SetItemsProcessed(state.iterations());
@@ -149,7 +152,8 @@ BENCHMARK(BM_LearnerObserve);
 void BM_CompileAndLoad(benchmark::State& state) {
   const int n = state.range(0);
   std::vector<Workload> workloads;
-  for (int i = 0; i < 400; ++i) workloads.push_back({.ns = "bench", .name = "w" + std::to_string(i)});
+  for (int i = 0; i < 400; ++i)
+    workloads.push_back({.ns = "bench", .name = "w" + std::to_string(i)});
   IdentityTable identities = *IdentityTable::Build(std::move(workloads));
   PolicyStore store;
   for (int i = 0; i < n; ++i)

@@ -23,7 +23,7 @@ enum bh_identity {
 
 /* Per-workload mode, stored in the modes map keyed by identity. */
 enum bh_mode {
-	BH_MODE_UNMANAGED = 0, /* identity has no entry: observe only, never drop */
+	BH_MODE_UNMANAGED = 0, /* identity has no entry: observed, never dropped by policy */
 	BH_MODE_LEARN = 1,     /* allow; every flow outside the allow-list is learned */
 	BH_MODE_MONITOR = 2,   /* allow; flows outside the allow-list are reported */
 	BH_MODE_ENFORCE = 3,   /* drop flows outside the allow-list and report them */
@@ -51,7 +51,7 @@ enum bh_stat {
 	BH_STAT_DROPPED_POLICY,   /* packets dropped: no segment, enforce */
 	BH_STAT_REPLY,            /* packets passed as replies of a known flow */
 	BH_STAT_NOT_IPV4,         /* passed unchecked: not IPv4 (ARP, IPv6 for now) */
-	BH_STAT_MALFORMED,        /* passed unchecked: truncated or bad header */
+	BH_STAT_MALFORMED,        /* dropped in any mode: truncated or bad IPv4/L4 header */
 	BH_STAT_EVENTS_LOST,      /* ring buffer was full; the flow event was dropped */
 	BH_STAT_MAX,
 };
@@ -90,6 +90,18 @@ struct bh_policy_key {
 struct bh_policy_value {
 	__u32 segment_id; /* reported in flow events; 0 is never used */
 	__u32 pad;
+};
+
+/*
+ * endpoints: ifindex of a workload's host-side interface -> its identity.
+ * The agent binds an interface to the workload whose address is routed
+ * through it. A hook's own side (the source at from_endpoint, the destination
+ * at to_endpoint) is the bound workload, whatever address the packet claims,
+ * so a workload cannot borrow another identity or mode by spoofing. An
+ * unbound interface falls back to the ipcache.
+ */
+struct bh_endpoint_value {
+	__u32 identity;
 };
 
 /* modes: identity -> mode of that workload. */
@@ -140,7 +152,8 @@ struct bh_ct_entry {
 };
 
 /* Bits of bh_flow_event.flags. */
-#define BH_FLOW_TCP_SYN (1u << 0) /* establishing packet was a TCP SYN without ACK */
+#define BH_FLOW_TCP_SYN (1u << 0)    /* establishing packet was a TCP SYN without ACK */
+#define BH_FLOW_ICMP_ECHO (1u << 1)  /* establishing packet was an ICMP echo request */
 
 /*
  * One event per new flow, sent on the events ring buffer, and one more each

@@ -81,7 +81,11 @@ static __always_inline int handle_packet(struct __sk_buff *skb, enum bh_hook hoo
 	struct bh_ct_key key = ct_key_of(&pkt);
 	struct bh_ct_entry *flow = bpf_map_lookup_elem(&bh_conntrack, &key);
 
-	if (!flow) {
+	/* A reply is a packet whose reversed tuple was let through. Checked even
+	 * when this tuple has an entry of its own that was not: after conntrack
+	 * was lost, the server may have spoken first (and been dropped) before
+	 * the client re-established the flow. */
+	if (!flow || !(flow->flags & BH_CT_FORWARDED)) {
 		struct bh_ct_key reply_key = ct_key_reversed(&key);
 		struct bh_ct_entry *reply_of = bpf_map_lookup_elem(&bh_conntrack, &reply_key);
 
@@ -95,10 +99,17 @@ static __always_inline int handle_packet(struct __sk_buff *skb, enum bh_hook hoo
 	/* Establishing direction: decide on every packet, not just the first. */
 	struct verdict_info info = { .hook = hook };
 
-	info.src_identity = identity_of(pkt.saddr_be);
-	info.dst_identity = identity_of(pkt.daddr_be);
-	info.mode = mode_of(hook == BH_HOOK_FROM_ENDPOINT ? info.src_identity
-							  : info.dst_identity);
+	/* This hook's own side is the workload bound to the interface, whatever
+	 * address the packet carries; the peer is whoever the ipcache says. */
+	if (hook == BH_HOOK_FROM_ENDPOINT) {
+		info.src_identity = local_identity_of(skb->ifindex, pkt.saddr_be);
+		info.dst_identity = identity_of(pkt.daddr_be);
+		info.mode = mode_of(info.src_identity);
+	} else {
+		info.src_identity = identity_of(pkt.saddr_be);
+		info.dst_identity = local_identity_of(skb->ifindex, pkt.daddr_be);
+		info.mode = mode_of(info.dst_identity);
+	}
 	info.segment_id = segment_of(info.src_identity, info.dst_identity, &pkt);
 	info.verdict = verdict_for(info.segment_id, info.mode);
 	count_verdict(info.verdict);
@@ -111,6 +122,10 @@ static __always_inline int handle_packet(struct __sk_buff *skb, enum bh_hook hoo
 
 		if (info.verdict != BH_VERDICT_DROPPED)
 			new_bits |= BH_CT_FORWARDED;
+		else if (READ_ONCE(flow->flags) & BH_CT_FORWARDED)
+			/* Dropped here (a revoked segment, or this hook's workload
+			 * enforces while the other hook's did not): no reply path. */
+			__sync_fetch_and_and(&flow->flags, ~BH_CT_FORWARDED);
 		flow->last_seen_ns = now_ns;
 		/* Established flows already carry their bits: skip the locked op. */
 		if ((READ_ONCE(flow->flags) & new_bits) != new_bits) {

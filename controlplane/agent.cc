@@ -1,5 +1,7 @@
 #include "controlplane/agent.h"
 
+#include <arpa/inet.h>
+
 #include <boost/asio/post.hpp>
 #include <filesystem>
 
@@ -35,14 +37,20 @@ Agent::Agent(boost::asio::io_context& io, AgentOptions options, IdentityTable id
       options_(std::move(options)),
       identities_(std::move(identities)),
       learner_(identities_, [this](std::uint32_t identity) { return ModeOf(identity); }) {
-  for (const auto& [identity, workload] : identities_.workloads())
+  for (const auto& [identity, workload] : identities_.workloads()) {
     modes_[identity] = workload.mode.value_or(options_.default_mode);
+    for (const std::string& address : workload.addresses) {
+      in_addr addr{};
+      if (inet_pton(AF_INET, address.c_str(), &addr) == 1)
+        address_identity_[addr.s_addr] = identity;
+    }
+  }
 }
 
 Agent::~Agent() {
   // Stop the inputs before the datapath they feed from goes away.
   api_.reset();
-  links_.reset();
+  netlink_.reset();
   events_.reset();
   if (datapath_) LogInfo("detaching from interfaces");
   datapath_.reset();
@@ -53,9 +61,12 @@ absl::Status Agent::Start() {
 
   BH_ASSIGN_OR_RETURN(datapath_, Datapath::Load({.pin_dir = options_.pin_dir,
                                                  .keep_pinned = options_.keep_pinned}));
+  // Pinned maps may hold an earlier run's entries: make each exactly ours.
   BH_RETURN_IF_ERROR(Compiler::InstallIdentities(identities_, datapath_->ipcache()));
-  for (const auto& [identity, mode] : modes_) BH_RETURN_IF_ERROR(SetMode(identity, mode));
+  BH_RETURN_IF_ERROR(ReconcileModes());
+  BH_RETURN_IF_ERROR(ClearEndpoints());
   BH_RETURN_IF_ERROR(compiler_.Adopt(datapath_->policy()));
+  policy_dirty_ = true;
   BH_RETURN_IF_ERROR(CompileAndPersist());
 
   BH_ASSIGN_OR_RETURN(events_,
@@ -64,10 +75,13 @@ absl::Status Agent::Start() {
   events_->Start();
 
   BH_ASSIGN_OR_RETURN(
-      links_, LinkWatcher::Create(
-                  io_, options_.interface_pattern, [this](const Link& l) { OnLinkAdded(l); },
-                  [this](const Link& l) { OnLinkRemoved(l); }));
-  BH_RETURN_IF_ERROR(links_->Start());
+      netlink_,
+      NetlinkWatcher::Create(io_, options_.interface_pattern,
+                             {.link_added = [this](const Link& l) { OnLinkAdded(l); },
+                              .link_removed = [this](const Link& l) { OnLinkRemoved(l); },
+                              .route_added = [this](const Route& r) { OnRouteAdded(r); },
+                              .route_removed = [this](const Route& r) { OnRouteRemoved(r); }}));
+  BH_RETURN_IF_ERROR(netlink_->Start());
 
   BH_ASSIGN_OR_RETURN(api_, ApiServer::Create(io_, options_.socket_path,
                                               [this](const auto& r) { return Handle(r); }));
@@ -89,9 +103,65 @@ void Agent::OnLinkAdded(const Link& link) {
 }
 
 void Agent::OnLinkRemoved(const Link& link) {
+  if (bound_.erase(link.ifindex)) (void)datapath_->endpoints().Delete(link.ifindex);
   if (!datapath_->IsAttached(link.ifindex)) return;
   (void)datapath_->Detach(link.ifindex);
   LogInfo(absl::StrCat("interface ", link.name, " is gone"));
+}
+
+// A /32 route to a workload's address names the interface the workload is
+// behind: bind them, so its hooks judge packets as that workload's.
+void Agent::OnRouteAdded(const Route& route) {
+  auto it = address_identity_.find(route.dst_be);
+  if (route.prefix_len != 32 || it == address_identity_.end()) return;
+  auto bound = bound_.find(route.ifindex);
+  if (bound != bound_.end() && bound->second == it->second) return;
+  if (bound != bound_.end())
+    LogWarning(absl::StrCat("ifindex ", route.ifindex, " routes addresses of both ",
+                            identities_.NameOf(bound->second), " and ",
+                            identities_.NameOf(it->second), "; binding it to the latter"));
+  if (absl::Status status = datapath_->endpoints().Update(route.ifindex, {.identity = it->second});
+      !status.ok()) {
+    LogError(status.message());
+    return;
+  }
+  bound_[route.ifindex] = it->second;
+  LogInfo(absl::StrCat("bound ", datapath_->InterfaceName(route.ifindex), " to ",
+                       identities_.NameOf(it->second)));
+}
+
+void Agent::OnRouteRemoved(const Route& route) {
+  auto it = address_identity_.find(route.dst_be);
+  if (route.prefix_len != 32 || it == address_identity_.end()) return;
+  auto bound = bound_.find(route.ifindex);
+  if (bound == bound_.end() || bound->second != it->second) return;
+  bound_.erase(bound);
+  (void)datapath_->endpoints().Delete(route.ifindex);
+}
+
+absl::Status Agent::ReconcileModes() {
+  std::vector<std::uint32_t> stale;
+  BH_RETURN_IF_ERROR(datapath_->modes().ForEach([&](std::uint32_t identity, const bh_mode_value&) {
+    if (!modes_.contains(identity)) stale.push_back(identity);
+  }));
+  for (std::uint32_t identity : stale) BH_RETURN_IF_ERROR(datapath_->modes().Delete(identity));
+  for (const auto& [identity, mode] : modes_) BH_RETURN_IF_ERROR(SetMode(identity, mode));
+  return absl::OkStatus();
+}
+
+// Interface numbers from an earlier run mean nothing now; routes rebind.
+absl::Status Agent::ClearEndpoints() {
+  std::vector<std::uint32_t> all;
+  BH_RETURN_IF_ERROR(datapath_->endpoints().ForEach(
+      [&](std::uint32_t ifindex, const bh_endpoint_value&) { all.push_back(ifindex); }));
+  for (std::uint32_t ifindex : all) BH_RETURN_IF_ERROR(datapath_->endpoints().Delete(ifindex));
+  return absl::OkStatus();
+}
+
+void Agent::Shutdown() {
+  if (!events_) return;
+  (void)events_->Drain();
+  if (absl::Status status = CompileAndPersist(); !status.ok()) LogError(status.message());
 }
 
 void Agent::OnFlowEvent(const bh_flow_event& event) {
@@ -104,6 +174,7 @@ void Agent::OnFlowEvent(const bh_flow_event& event) {
   std::optional<SegmentKey> learned = learner_.Observe(event);
   if (learned && store_.Learn(*learned, absl::Now())) {
     LogInfo(absl::StrCat("learned segment ", ToString(*learned)));
+    policy_dirty_ = true;
     ScheduleCompile();
   }
 }
@@ -119,11 +190,15 @@ void Agent::ScheduleCompile() {
   });
 }
 
+// Also saves the state when nothing needs compiling: flow counts change.
 absl::Status Agent::CompileAndPersist() {
-  CompiledPolicy compiled = Compiler::Compile(store_.Snapshot(), identities_);
-  for (const std::string& segment : compiled.unresolved)
-    LogWarning(absl::StrCat("segment ", segment, " names a workload not in the inventory"));
-  BH_RETURN_IF_ERROR(compiler_.Apply(compiled.entries, datapath_->policy()));
+  if (policy_dirty_) {
+    CompiledPolicy compiled = Compiler::Compile(store_.Snapshot(), identities_);
+    for (const std::string& segment : compiled.unresolved)
+      LogWarning(absl::StrCat("segment ", segment, " names a workload not in the inventory"));
+    BH_RETURN_IF_ERROR(compiler_.Apply(compiled.entries, datapath_->policy()));
+    policy_dirty_ = false;
+  }
   return SaveState();
 }
 
@@ -203,7 +278,12 @@ bulkhead::v1::StatusResponse Agent::Status() const {
     w->set_mode(static_cast<bulkhead::v1::Mode>(ModeOf(identity)));
     for (const auto& address : workload.addresses) w->add_addresses(address);
   }
-  for (const auto& name : datapath_->AttachedInterfaces()) status.add_interfaces(name);
+  for (const auto& [ifindex, name] : datapath_->attached()) {
+    auto bound = bound_.find(ifindex);
+    status.add_interfaces(bound == bound_.end()
+                              ? absl::StrCat(name, " (no workload routed through it)")
+                              : absl::StrCat(name, " (", identities_.NameOf(bound->second), ")"));
+  }
   status.set_segments(store_.size());
   status.set_flows_seen(flows_seen_);
   if (auto stats = datapath_->ReadStats(); stats.ok()) {
@@ -246,7 +326,12 @@ absl::StatusOr<bulkhead::v1::SetModeResponse> Agent::SetModes(
   // Learn from every flow seen so far and compile it first: a workload must
   // not enforce before the segments learned for it are in the policy map.
   if (auto drained = events_->Drain(); !drained.ok()) return drained.status();
-  if (compile_scheduled_) BH_RETURN_IF_ERROR(CompileAndPersist());
+  if (policy_dirty_) {
+    if (absl::Status status = CompileAndPersist(); !status.ok())
+      return absl::Status(status.code(),
+                          absl::StrCat("mode not changed: learned segments could not be compiled: ",
+                                       status.message()));
+  }
 
   bulkhead::v1::SetModeResponse response;
   for (std::uint32_t identity : targets) {

@@ -2,7 +2,8 @@
 //
 // Start() loads the datapath, writes identities and the compiled policy into
 // its maps, attaches to every interface matching the pattern (and to new ones
-// as they appear), then consumes flow events: each becomes a Flow in the
+// as they appear), binds each interface to the workload whose address is
+// routed through it, then consumes flow events: each becomes a Flow in the
 // history, and in learn mode may become a segment, compiled into the policy
 // map on the next turn of the loop. The API serves status, flows, modes and
 // the policy. Learned segments and modes are saved to the state directory
@@ -28,7 +29,7 @@
 #include "controlplane/policy_store.h"
 #include "datapath/datapath.h"
 #include "datapath/event_reader.h"
-#include "datapath/link_watcher.h"
+#include "datapath/netlink_watcher.h"
 #include "proto/api.pb.h"
 
 namespace bulkhead {
@@ -52,6 +53,9 @@ class Agent {
 
   // Loads, attaches and starts serving. Call once, before io.run().
   absl::Status Start();
+  // After io.run() returns: learns from the events still queued, compiles
+  // and saves, so nothing learned is lost. Then destroy the agent.
+  void Shutdown();
 
   bulkhead::v1::Response Handle(const bulkhead::v1::Request& request);
 
@@ -61,6 +65,10 @@ class Agent {
   void OnFlowEvent(const bh_flow_event& event);
   void OnLinkAdded(const Link& link);
   void OnLinkRemoved(const Link& link);
+  void OnRouteAdded(const Route& route);
+  void OnRouteRemoved(const Route& route);
+  absl::Status ReconcileModes();
+  absl::Status ClearEndpoints();
   void ScheduleCompile();
   absl::Status CompileAndPersist();
   absl::Status SetMode(std::uint32_t identity, bh_mode mode);
@@ -85,10 +93,13 @@ class Agent {
   std::deque<bulkhead::v1::Flow> history_;
   std::uint64_t flows_seen_ = 0;
   bool compile_scheduled_ = false;
+  bool policy_dirty_ = false;  // learned segments not yet in the policy map
+  std::map<std::uint32_t, std::uint32_t> address_identity_;  // IPv4 (be) -> identity
+  std::map<int, std::uint32_t> bound_;                       // ifindex -> identity
 
   std::unique_ptr<Datapath> datapath_;
   std::unique_ptr<EventReader> events_;
-  std::unique_ptr<LinkWatcher> links_;
+  std::unique_ptr<NetlinkWatcher> netlink_;
   std::unique_ptr<ApiServer> api_;
 };
 

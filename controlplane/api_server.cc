@@ -89,7 +89,6 @@ asio::awaitable<void> ApiServer::Serve(stream_protocol::socket socket) {
         if (prefix.error()) co_return;
       }
       bulkhead::v1::Response response;
-      std::string body(*length, '\0');
       if (*length > kMaxApiMessageBytes) {
         response.mutable_error()->set_code(static_cast<int>(absl::StatusCode::kInvalidArgument));
         response.mutable_error()->set_message(
@@ -98,6 +97,7 @@ asio::awaitable<void> ApiServer::Serve(stream_protocol::socket socket) {
                                    asio::use_awaitable);
         co_return;
       }
+      std::string body(*length, '\0');
       co_await asio::async_read(socket, asio::buffer(body), asio::use_awaitable);
       bulkhead::v1::Request request;
       if (!request.ParseFromString(body)) {

@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
     io.stop();
   });
   io.run();
+  (*agent)->Shutdown();
   agent->reset();
   return 0;
 }

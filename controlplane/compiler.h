@@ -49,7 +49,8 @@ class Compiler {
   // installed, so the next Apply removes whatever is not wanted any more.
   absl::Status Adopt(const TypedMap<bh_policy_key, bh_policy_value>& map);
 
-  // Writes every workload address into the ipcache.
+  // Makes the ipcache hold exactly the workloads' addresses (add first, then
+  // remove entries left from an earlier run).
   static absl::Status InstallIdentities(const IdentityTable& identities,
                                         TypedMap<bh_ipcache_key, bh_ipcache_value>& ipcache);
 

@@ -38,17 +38,24 @@ std::optional<SegmentKey> Learner::Observe(const bh_flow_event& event) {
       }
       key.port = ntohs(event.dport_be);
       break;
-    case IPPROTO_UDP:
-      key.port = ntohs(event.dport_be);
+    case IPPROTO_UDP: {
+      std::uint16_t sport = ntohs(event.sport_be);
+      std::uint16_t dport = ntohs(event.dport_be);
+      if (sport < kEphemeralPortStart && dport >= kEphemeralPortStart) {
+        ++counters_.untrusted_port;
+        return std::nullopt;
+      }
+      key.port = dport;
       break;
-    default:
-      // ICMP echo requests carry dport 0; an unsolicited echo reply carries
-      // the identifier there and is not a request anybody made.
-      if (event.dport_be != 0) {
+    }
+    case IPPROTO_ICMP:
+      if (!(event.flags & BH_FLOW_ICMP_ECHO)) {
         ++counters_.untrusted_port;
         return std::nullopt;
       }
       break;
+    default:
+      break;  // no ports: port 0
   }
   ++counters_.learned;
   return key;

@@ -7,8 +7,11 @@
 //     never opens a path into a workload that monitors or enforces;
 //   - its server port is trustworthy: the destination port of a TCP SYN
 //     (a flow first seen mid-stream could be the server's answer, and
-//     learning its destination would learn the client's ephemeral port),
-//     of the first UDP datagram, or 0 for ICMP echo requests.
+//     learning its destination would learn the client's ephemeral port); the
+//     destination port of the first UDP datagram, unless that datagram goes
+//     from a port below kEphemeralPortStart to one at or above it (it looks
+//     like a server's answer to a client seen first); 0 for ICMP echo
+//     requests, the only ICMP learned (errors and replies never are).
 // Flows that fail a check are counted by reason.
 //
 // Not thread-safe; lives on the agent's event loop.
@@ -30,6 +33,9 @@ struct LearnerCounters {
   std::uint64_t external_peer = 0;   // an end is world, host or unknown
   std::uint64_t untrusted_port = 0;  // TCP without SYN, ICMP other than echo request
 };
+
+// Linux's default ip_local_port_range starts here: client ports are above.
+inline constexpr std::uint16_t kEphemeralPortStart = 32768;
 
 class Learner {
  public:

@@ -129,6 +129,7 @@ Datapath::Datapath(endpoint_bpf* skel, DatapathOptions options)
       ipcache_(bpf_map__fd(skel->maps.bh_ipcache), "bh_ipcache"),
       policy_(bpf_map__fd(skel->maps.bh_policy), "bh_policy"),
       modes_(bpf_map__fd(skel->maps.bh_modes), "bh_modes"),
+      endpoints_(bpf_map__fd(skel->maps.bh_endpoints), "bh_endpoints"),
       conntrack_(bpf_map__fd(skel->maps.bh_conntrack), "bh_conntrack"),
       stats_fd_(bpf_map__fd(skel->maps.bh_stats)) {}
 
@@ -153,8 +154,12 @@ absl::Status Datapath::Attach(int ifindex, const std::string& ifname) {
   for (const auto& h : hooks) {
     bpf_tc_hook hook = TcHook(ifindex, h.point);
     bpf_tc_opts opts = TcOpts(bpf_program__fd(h.prog));
-    if (int err = bpf_tc_attach(&hook, &opts); err != 0)
-      return ErrnoError(err, absl::StrCat("attach TC ", h.what, " program to ", ifname));
+    if (int err = bpf_tc_attach(&hook, &opts); err != 0) {
+      absl::Status status =
+          ErrnoError(err, absl::StrCat("attach TC ", h.what, " program to ", ifname));
+      (void)Detach(ifindex);  // leave no half-attached interface behind
+      return status;
+    }
   }
   attached_[ifindex] = ifname;
   return absl::OkStatus();
@@ -172,12 +177,6 @@ absl::Status Datapath::Detach(int ifindex) {
       return ErrnoError(err, absl::StrCat("detach TC programs from ", name));
   }
   return absl::OkStatus();
-}
-
-std::vector<std::string> Datapath::AttachedInterfaces() const {
-  std::vector<std::string> names;
-  for (const auto& [ifindex, name] : attached_) names.push_back(name);
-  return names;
 }
 
 std::string Datapath::InterfaceName(int ifindex) const {

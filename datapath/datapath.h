@@ -52,12 +52,13 @@ class Datapath {
   // Removes our filters; an interface that no longer exists is not an error.
   absl::Status Detach(int ifindex);
   bool IsAttached(int ifindex) const { return attached_.contains(ifindex); }
-  std::vector<std::string> AttachedInterfaces() const;
+  const std::map<int, std::string>& attached() const { return attached_; }  // ifindex -> name
   std::string InterfaceName(int ifindex) const;
 
   TypedMap<bh_ipcache_key, bh_ipcache_value>& ipcache() { return ipcache_; }
   TypedMap<bh_policy_key, bh_policy_value>& policy() { return policy_; }
   TypedMap<std::uint32_t, bh_mode_value>& modes() { return modes_; }
+  TypedMap<std::uint32_t, bh_endpoint_value>& endpoints() { return endpoints_; }
   TypedMap<bh_ct_key, bh_ct_entry>& conntrack() { return conntrack_; }
 
   // Sums the per-CPU counters.
@@ -75,6 +76,7 @@ class Datapath {
   TypedMap<bh_ipcache_key, bh_ipcache_value> ipcache_;
   TypedMap<bh_policy_key, bh_policy_value> policy_;
   TypedMap<std::uint32_t, bh_mode_value> modes_;
+  TypedMap<std::uint32_t, bh_endpoint_value> endpoints_;
   TypedMap<bh_ct_key, bh_ct_entry> conntrack_;
   int stats_fd_;
   std::map<int, std::string> attached_;  // ifindex -> name

@@ -146,6 +146,46 @@ TEST_F(EndpointProgramTest, DroppedFlowGivesNoReplyPath) {
             TC_ACT_SHOT);
 }
 
+TEST_F(EndpointProgramTest, DropAtSecondHookLeavesNoReplyPath) {
+  SetMode(kFrontend, BH_MODE_LEARN);  // passes it at the first hook...
+  SetMode(kDb, BH_MODE_ENFORCE);      // ...db drops it at the second
+  Frame syn = testing::TcpFrame({kFrontendIp, kDbIp, 40014, 5432}, kSyn);
+  ASSERT_EQ(FromEndpoint(syn), TC_ACT_OK);
+  ASSERT_EQ(ToEndpoint(syn), TC_ACT_SHOT);
+  // db may not answer on that tuple: nothing was let through to it.
+  EXPECT_EQ(FromEndpoint(testing::TcpFrame({kDbIp, kFrontendIp, 5432, 40014}, kSynAck)),
+            TC_ACT_SHOT);
+}
+
+TEST_F(EndpointProgramTest, ServerSpeakingFirstAfterConntrackLossDoesNotBreakTheFlow) {
+  SetMode(kFrontend, BH_MODE_ENFORCE);
+  SetMode(kApi, BH_MODE_ENFORCE);
+  Allow(kFrontend, kApi, IPPROTO_TCP, 8080, 1);
+  Frame from_server = testing::TcpFrame({kApiIp, kFrontendIp, 8080, 40015}, kAck);
+  // Conntrack was lost (agent restart): api's packet looks like a new flow.
+  ASSERT_EQ(FromEndpoint(from_server), TC_ACT_SHOT);
+  // frontend speaks on the allowed segment...
+  ASSERT_EQ(ToEndpoint(testing::TcpFrame({kFrontendIp, kApiIp, 40015, 8080}, kAck)), TC_ACT_OK);
+  // ...and api's packets are its replies again.
+  EXPECT_EQ(FromEndpoint(from_server), TC_ACT_OK);
+}
+
+TEST_F(EndpointProgramTest, SpoofedSourceIsJudgedAsTheInterfacesWorkload) {
+  // BPF_PROG_TEST_RUN runs on loopback: bind it to frontend, which enforces.
+  ASSERT_TRUE(dp_->endpoints().Update(1, {.identity = kFrontend}).ok());
+  SetMode(kFrontend, BH_MODE_ENFORCE);
+  SetMode(kApi, BH_MODE_LEARN);
+  Allow(kApi, kDb, IPPROTO_TCP, 5432, 1);
+
+  // Claiming an unknown (unmanaged) address or api's address does not help.
+  EXPECT_EQ(FromEndpoint(testing::TcpFrame({kOutsideIp, kDbIp, 40016, 5432}, kSyn)), TC_ACT_SHOT);
+  EXPECT_EQ(FromEndpoint(testing::TcpFrame({kApiIp, kDbIp, 40017, 5432}, kSyn)), TC_ACT_SHOT);
+  auto events = DrainEvents();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].src_identity, kFrontend);
+  EXPECT_EQ(events[1].src_identity, kFrontend);
+}
+
 TEST_F(EndpointProgramTest, RevokedSegmentBitesOnNextPacket) {
   SetMode(kApi, BH_MODE_ENFORCE);
   Allow(kFrontend, kApi, IPPROTO_TCP, 8080, 4);
@@ -230,6 +270,9 @@ TEST_F(EndpointProgramTest, IcmpEchoNeedsSegmentAndItsReplyPasses) {
 
   Allow(kApi, kDb, IPPROTO_ICMP, 0, 9);
   EXPECT_EQ(ToEndpoint(testing::IcmpEchoFrame(kApiIp, kDbIp, 78, false)), TC_ACT_OK);
+  auto events = DrainEvents();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_TRUE(events[1].flags & BH_FLOW_ICMP_ECHO) << "the learner needs to know";
   EXPECT_EQ(FromEndpoint(testing::IcmpEchoFrame(kDbIp, kApiIp, 78, true)), TC_ACT_OK);
   // An echo reply nobody asked for is not a reply.
   EXPECT_EQ(FromEndpoint(testing::IcmpEchoFrame(kDbIp, kApiIp, 79, true)), TC_ACT_SHOT);

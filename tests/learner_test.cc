@@ -91,19 +91,33 @@ TEST_F(LearnerTest, UdpLearnsDestinationPort) {
   EXPECT_EQ(segment->proto, IPPROTO_UDP);
 }
 
-TEST_F(LearnerTest, IcmpEchoRequestLearnsPortZeroButStrayReplyIsIgnored) {
+TEST_F(LearnerTest, UdpAnswerShapedFirstDatagramIsNotLearned) {
+  // db's DNS answer seen before api's question (agent started mid-flow):
+  // learning it would open db -> api on api's ephemeral port.
+  bh_flow_event e = TcpSyn(db_, 53, api_, 53124);
+  e.proto = IPPROTO_UDP;
+  e.flags = 0;
+  EXPECT_FALSE(learner_->Observe(e).has_value());
+  EXPECT_EQ(learner_->counters().untrusted_port, 1u);
+}
+
+TEST_F(LearnerTest, OnlyIcmpEchoRequestsAreLearned) {
   bh_flow_event request = TcpSyn(frontend_, 0, api_, 0);
   request.proto = IPPROTO_ICMP;
   request.sport_be = htons(77);  // echo identifier
-  request.flags = 0;
+  request.flags = BH_FLOW_ICMP_ECHO;
   auto segment = learner_->Observe(request);
   ASSERT_TRUE(segment.has_value());
   EXPECT_EQ(segment->port, 0);
 
-  bh_flow_event stray_reply = request;
-  stray_reply.sport_be = 0;
-  stray_reply.dport_be = htons(78);
-  EXPECT_FALSE(learner_->Observe(stray_reply).has_value());
+  // A port-unreachable error from api: an answer, not a path to learn.
+  bh_flow_event error = request;
+  error.src_identity = api_;
+  error.dst_identity = frontend_;
+  error.sport_be = 0;
+  error.flags = 0;
+  EXPECT_FALSE(learner_->Observe(error).has_value());
+  EXPECT_EQ(learner_->counters().untrusted_port, 1u);
 }
 
 TEST_F(LearnerTest, ForwardedAndDroppedFlowsTeachNothing) {

@@ -40,10 +40,12 @@ static __always_inline void emit_flow_event(struct __sk_buff *skb, const struct 
 	event->mode = info->mode;
 	event->ifindex = skb->ifindex;
 	event->segment_id = info->segment_id;
-	event->flags = (pkt->proto == IPPROTO_TCP &&
-			(pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)
-			       ? BH_FLOW_TCP_SYN
-			       : 0;
+	event->flags = 0;
+	if (pkt->proto == IPPROTO_TCP &&
+	    (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)
+		event->flags |= BH_FLOW_TCP_SYN;
+	if (pkt->icmp_echo_request)
+		event->flags |= BH_FLOW_ICMP_ECHO;
 	event->pad = 0;
 	bpf_ringbuf_submit(event, 0);
 }

@@ -38,6 +38,14 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
+	__type(key, __u32); /* ifindex */
+	__type(value, struct bh_endpoint_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_endpoints SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
 	__type(key, __u32); /* identity */
 	__type(value, struct bh_mode_value);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);

@@ -35,6 +35,7 @@ struct packet {
 	__be16 dport_be; /* ICMP echo request: 0; echo reply: identifier */
 	__u8 proto;
 	__u8 tcp_flags;
+	__u8 icmp_echo_request;
 };
 
 #define TCP_FLAG_SYN 0x02
@@ -72,6 +73,7 @@ static __always_inline enum parse_result parse_packet(struct __sk_buff *skb,
 	pkt->sport_be = 0;
 	pkt->dport_be = 0;
 	pkt->tcp_flags = 0;
+	pkt->icmp_echo_request = 0;
 
 	if (bpf_ntohs(ip.frag_off) & IP_FRAG_OFFSET_MASK)
 		return PARSE_OK; /* non-first fragment: no L4 header */
@@ -105,8 +107,10 @@ static __always_inline enum parse_result parse_packet(struct __sk_buff *skb,
 			return PARSE_MALFORMED;
 		/* Request and reply of one echo land on one conntrack entry: the
 		 * reply's reversed tuple equals the request's tuple. */
-		if (icmp.type == ICMP_ECHO_REQUEST)
+		if (icmp.type == ICMP_ECHO_REQUEST) {
 			pkt->sport_be = icmp.id;
+			pkt->icmp_echo_request = 1;
+		}
 		else if (icmp.type == ICMP_ECHO_REPLY)
 			pkt->dport_be = icmp.id;
 		break;

@@ -25,6 +25,14 @@ static __always_inline __u32 identity_of(__be32 addr_be)
 	return value ? value->identity : BH_IDENTITY_WORLD;
 }
 
+/* The identity of the workload behind this interface, or the ipcache's
+ * answer for `addr_be` if the interface is not bound to one. */
+static __always_inline __u32 local_identity_of(__u32 ifindex, __be32 addr_be)
+{
+	struct bh_endpoint_value *endpoint = bpf_map_lookup_elem(&bh_endpoints, &ifindex);
+	return endpoint ? endpoint->identity : identity_of(addr_be);
+}
+
 static __always_inline __u32 mode_of(__u32 identity)
 {
 	struct bh_mode_value *value = bpf_map_lookup_elem(&bh_modes, &identity);

@@ -61,6 +61,9 @@ lab_wait_port api 8080 && lab_wait_port db 5432 && lab_wait_port db 5353
 start_agent
 check "agent attached to the three pod interfaces" \
   test "$("$BULKHEAD" status -o json | jq '.interfaces | length')" -eq 3
+check "each interface is bound to the workload routed through it" \
+  test "$("$BULKHEAD" status -o json | jq -r '.interfaces | sort | join(",")')" == \
+  "lxc-api (shop/api),lxc-db (shop/db),lxc-frontend (shop/frontend)"
 
 echo "# learn"
 for i in 1 2 3; do

@@ -1,0 +1,146 @@
+#include "datapath/netlink_watcher.h"
+
+#include <fnmatch.h>
+#include <linux/rtnetlink.h>
+#include <netlink/addr.h>
+#include <netlink/cache.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
+#include <netlink/route/link.h>
+#include <netlink/route/route.h>
+#include <netlink/socket.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace bulkhead {
+namespace {
+
+absl::Status NlError(int err, absl::string_view what) {
+  return absl::UnavailableError(absl::StrCat(what, ": ", nl_geterror(err)));
+}
+
+// One IPv4 unicast route in the main table through a single interface.
+bool AsRoute(rtnl_route* route, Route* out) {
+  if (rtnl_route_get_family(route) != AF_INET || rtnl_route_get_table(route) != RT_TABLE_MAIN ||
+      rtnl_route_get_type(route) != RTN_UNICAST || rtnl_route_get_nnexthops(route) != 1)
+    return false;
+  nl_addr* dst = rtnl_route_get_dst(route);
+  if (!dst || nl_addr_get_len(dst) != 4) return false;
+  std::memcpy(&out->dst_be, nl_addr_get_binary_addr(dst), 4);
+  out->prefix_len = nl_addr_get_prefixlen(dst);
+  out->ifindex = rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(route, 0));
+  return out->ifindex > 0;
+}
+
+struct ParseContext {
+  NetlinkWatcher* watcher;
+  bool removed;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<NetlinkWatcher>> NetlinkWatcher::Create(boost::asio::io_context& io,
+                                                                       std::string link_pattern,
+                                                                       Callbacks callbacks) {
+  std::unique_ptr<NetlinkWatcher> watcher(
+      new NetlinkWatcher(io, std::move(link_pattern), std::move(callbacks)));
+  watcher->events_ = nl_socket_alloc();
+  if (!watcher->events_) return absl::ResourceExhaustedError("allocate netlink socket");
+  nl_socket_disable_seq_check(watcher->events_);
+  nl_socket_modify_cb(watcher->events_, NL_CB_VALID, NL_CB_CUSTOM, &NetlinkWatcher::OnMessage,
+                      watcher.get());
+  if (int err = nl_connect(watcher->events_, NETLINK_ROUTE); err < 0)
+    return NlError(err, "connect rtnetlink");
+  if (int err = nl_socket_add_memberships(watcher->events_, RTNLGRP_LINK, RTNLGRP_IPV4_ROUTE, 0);
+      err < 0)
+    return NlError(err, "subscribe to rtnetlink link and route events");
+  nl_socket_set_nonblocking(watcher->events_);
+  int fd = dup(nl_socket_get_fd(watcher->events_));
+  if (fd < 0) return absl::InternalError("dup netlink socket fd");
+  watcher->socket_fd_.assign(fd);
+  return watcher;
+}
+
+NetlinkWatcher::NetlinkWatcher(boost::asio::io_context& io, std::string link_pattern,
+                               Callbacks callbacks)
+    : socket_fd_(io), link_pattern_(std::move(link_pattern)), callbacks_(std::move(callbacks)) {}
+
+NetlinkWatcher::~NetlinkWatcher() {
+  boost::system::error_code ignored;
+  socket_fd_.close(ignored);
+  if (events_) nl_socket_free(events_);
+}
+
+absl::Status NetlinkWatcher::Start() {
+  if (absl::Status status = ListExisting(); !status.ok()) return status;
+  Wait();
+  return absl::OkStatus();
+}
+
+// Subscribed before listing, so nothing created in between is missed; what
+// both report is reported twice, which the callbacks tolerate.
+absl::Status NetlinkWatcher::ListExisting() {
+  nl_sock* sock = nl_socket_alloc();
+  if (!sock) return absl::ResourceExhaustedError("allocate netlink socket");
+  nl_cache* links = nullptr;
+  nl_cache* routes = nullptr;
+  int err = nl_connect(sock, NETLINK_ROUTE);
+  if (err == 0) err = rtnl_link_alloc_cache(sock, AF_UNSPEC, &links);
+  if (err == 0) err = rtnl_route_alloc_cache(sock, AF_INET, 0, &routes);
+  if (err == 0) {
+    for (nl_object* obj = nl_cache_get_first(links); obj; obj = nl_cache_get_next(obj))
+      Dispatch(obj, /*removed=*/false);
+    for (nl_object* obj = nl_cache_get_first(routes); obj; obj = nl_cache_get_next(obj))
+      Dispatch(obj, /*removed=*/false);
+  }
+  if (links) nl_cache_free(links);
+  if (routes) nl_cache_free(routes);
+  nl_socket_free(sock);
+  return err < 0 ? NlError(err, "list network interfaces and routes") : absl::OkStatus();
+}
+
+void NetlinkWatcher::Wait() {
+  socket_fd_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                        [this](const boost::system::error_code& ec) {
+                          if (ec) return;
+                          // NLE_NOMEM is the kernel's ENOBUFS: notifications
+                          // were lost, so take stock again.
+                          if (int err = nl_recvmsgs_default(events_); err == -NLE_NOMEM)
+                            (void)ListExisting();
+                          Wait();
+                        });
+}
+
+int NetlinkWatcher::OnMessage(nl_msg* msg, void* arg) {
+  int type = nlmsg_hdr(msg)->nlmsg_type;
+  ParseContext ctx{static_cast<NetlinkWatcher*>(arg), type == RTM_DELLINK || type == RTM_DELROUTE};
+  nl_msg_parse(
+      msg,
+      [](nl_object* obj, void* c) {
+        auto* ctx = static_cast<ParseContext*>(c);
+        ctx->watcher->Dispatch(obj, ctx->removed);
+      },
+      &ctx);
+  return NL_OK;
+}
+
+void NetlinkWatcher::Dispatch(nl_object* obj, bool removed) {
+  const char* type = nl_object_get_type(obj);
+  if (std::strcmp(type, "route/link") == 0) {
+    auto* link = reinterpret_cast<rtnl_link*>(obj);
+    const char* name = rtnl_link_get_name(link);
+    if (!name || fnmatch(link_pattern_.c_str(), name, 0) != 0) return;
+    Link l{rtnl_link_get_ifindex(link), name};
+    (removed ? callbacks_.link_removed : callbacks_.link_added)(l);
+  } else if (std::strcmp(type, "route/route") == 0) {
+    Route r;
+    if (!AsRoute(reinterpret_cast<rtnl_route*>(obj), &r)) return;
+    (removed ? callbacks_.route_removed : callbacks_.route_added)(r);
+  }
+}
+
+}  // namespace bulkhead
