@@ -68,6 +68,9 @@ std::unique_ptr<Datapath> LoadedDatapath(int identities, int segments) {
   keys.push_back(PolicyKey(kClient, kServer, IPPROTO_TCP, 8080));
   values.push_back({.segment_id = 1});
   (void)(*dp)->policy().UpdateBatch(keys, values);
+  // As on a node: the interface (loopback under BPF_PROG_TEST_RUN) is bound
+  // to the workload behind it, the server for to_endpoint.
+  (void)(*dp)->endpoints().Update(1, {.identity = kServer});
   (void)(*dp)->modes().Update(kServer, {.mode = BH_MODE_ENFORCE});
   (void)(*dp)->modes().Update(kClient, {.mode = BH_MODE_ENFORCE});
   return std::move(*dp);
