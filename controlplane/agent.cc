@@ -244,6 +244,9 @@ absl::Status Agent::SaveState() const {
 }
 
 bulkhead::v1::Response Agent::Handle(const bulkhead::v1::Request& request) {
+  // Answer with everything the kernel has reported so far: a flow made just
+  // before `bulkhead flows` must be in its output.
+  if (auto drained = events_->Drain(); !drained.ok()) LogWarning(drained.status().message());
   bulkhead::v1::Response response;
   switch (request.kind_case()) {
     case bulkhead::v1::Request::kStatus:
@@ -323,9 +326,8 @@ absl::StatusOr<bulkhead::v1::SetModeResponse> Agent::SetModes(
                                               "\" in the inventory (expected namespace/name)"));
     targets.push_back(*identity);
   }
-  // Learn from every flow seen so far and compile it first: a workload must
-  // not enforce before the segments learned for it are in the policy map.
-  if (auto drained = events_->Drain(); !drained.ok()) return drained.status();
+  // Handle() has learned from every flow seen so far; compile it first: a
+  // workload must not enforce before its learned segments are in the map.
   if (policy_dirty_) {
     if (absl::Status status = CompileAndPersist(); !status.ok())
       return absl::Status(status.code(),
