@@ -53,6 +53,8 @@ enum bh_stat {
 	BH_STAT_NOT_IPV4,         /* passed unchecked: not IPv4 (ARP, IPv6 for now) */
 	BH_STAT_MALFORMED,        /* dropped in any mode: truncated or bad IPv4/L4 header */
 	BH_STAT_EVENTS_LOST,      /* ring buffer was full; the flow event was dropped */
+	BH_STAT_DROPPED_SPOOFED,  /* dropped in any mode: left a bound interface with a
+				   * source address that is not its workload's */
 	BH_STAT_MAX,
 };
 
@@ -96,9 +98,11 @@ struct bh_policy_value {
  * endpoints: ifindex of a workload's host-side interface -> its identity.
  * The agent binds an interface to the workload whose address is routed
  * through it. A hook's own side (the source at from_endpoint, the destination
- * at to_endpoint) is the bound workload, whatever address the packet claims,
- * so a workload cannot borrow another identity or mode by spoofing. An
- * unbound interface falls back to the ipcache.
+ * at to_endpoint) is the bound workload, and a packet leaving a bound
+ * interface with a source address that is not the workload's is dropped
+ * (BH_STAT_DROPPED_SPOOFED), so a workload cannot borrow another's identity,
+ * mode or segments. An unbound interface falls back to the ipcache, which
+ * trusts the packet's addresses.
  */
 struct bh_endpoint_value {
 	__u32 identity;
@@ -138,8 +142,20 @@ enum bh_report_level {
 	BH_REPORT_MAX,
 };
 
-/* Bits of bh_ct_entry.flags. */
-#define BH_CT_FORWARDED (1u << 0) /* some packet of the flow was let through */
+/*
+ * Bits of bh_ct_entry.flags. Each hook kind marks whether it let the flow's
+ * last establishing packet through, and only its own mark: a reply leaving a
+ * workload (at from_endpoint) passes only if the request was let into a
+ * workload (BH_CT_PASSED_TO), a reply entering one (at to_endpoint) only if
+ * the request was let out of one (BH_CT_PASSED_FROM). A request dropped at
+ * the second hook, or never seen by it, leaves no reply path.
+ */
+#define BH_CT_PASSED_FROM (1u << 0) /* let through at a from_endpoint hook */
+#define BH_CT_PASSED_TO (1u << 1)   /* let through at a to_endpoint hook */
+#define BH_CT_PASSED(hook) ((hook) == BH_HOOK_FROM_ENDPOINT ? BH_CT_PASSED_FROM : BH_CT_PASSED_TO)
+/* What a reply at `hook` needs on its request's entry. */
+#define BH_CT_REPLY_NEEDS(hook) \
+	((hook) == BH_HOOK_FROM_ENDPOINT ? BH_CT_PASSED_TO : BH_CT_PASSED_FROM)
 #define BH_CT_REPORTED(level) (1u << (8 + (level))) /* an event at this level was sent */
 /* BH_CT_REPORTED bits of `level` and every higher level. */
 #define BH_CT_REPORTED_AT_LEAST(level) (BH_CT_REPORTED(BH_REPORT_MAX) - BH_CT_REPORTED(level))

@@ -78,18 +78,36 @@ static __always_inline int handle_packet(struct __sk_buff *skb, enum bh_hook hoo
 		break;
 	}
 
+	/* Both sides' identities. On a bound interface this hook's own side is
+	 * the bound workload; a packet leaving it under another address is
+	 * spoofed and goes no further (not even into conntrack, where it could
+	 * pose as the reply of a flow nobody opened). */
+	struct verdict_info info = { .hook = hook };
+	__u32 bound = bound_identity_of(skb->ifindex);
+
+	info.src_identity = identity_of(pkt.saddr_be);
+	info.dst_identity = identity_of(pkt.daddr_be);
+	if (hook == BH_HOOK_FROM_ENDPOINT) {
+		if (bound && info.src_identity != bound) {
+			stat_inc(BH_STAT_DROPPED_SPOOFED);
+			return TC_ACT_SHOT;
+		}
+	} else if (bound) {
+		info.dst_identity = bound;
+	}
+
 	struct bh_ct_key key = ct_key_of(&pkt);
 	struct bh_ct_entry *flow = bpf_map_lookup_elem(&bh_conntrack, &key);
 
-	/* A reply is a packet whose reversed tuple was let through. Checked even
-	 * when this tuple has an entry of its own that was not: after conntrack
-	 * was lost, the server may have spoken first (and been dropped) before
-	 * the client re-established the flow. */
-	if (!flow || !(flow->flags & BH_CT_FORWARDED)) {
+	/* A reply is a packet whose reversed tuple was let through at the other
+	 * kind of hook. Checked even when this tuple has an entry of its own:
+	 * after conntrack was lost, the server may have spoken first (and been
+	 * dropped) before the client re-established the flow. */
+	if (!flow || !(flow->flags & BH_CT_PASSED(hook))) {
 		struct bh_ct_key reply_key = ct_key_reversed(&key);
 		struct bh_ct_entry *reply_of = bpf_map_lookup_elem(&bh_conntrack, &reply_key);
 
-		if (reply_of && (reply_of->flags & BH_CT_FORWARDED)) {
+		if (reply_of && (reply_of->flags & BH_CT_REPLY_NEEDS(hook))) {
 			reply_of->last_seen_ns = now_ns;
 			stat_inc(BH_STAT_REPLY);
 			return TC_ACT_OK;
@@ -97,19 +115,8 @@ static __always_inline int handle_packet(struct __sk_buff *skb, enum bh_hook hoo
 	}
 
 	/* Establishing direction: decide on every packet, not just the first. */
-	struct verdict_info info = { .hook = hook };
-
-	/* This hook's own side is the workload bound to the interface, whatever
-	 * address the packet carries; the peer is whoever the ipcache says. */
-	if (hook == BH_HOOK_FROM_ENDPOINT) {
-		info.src_identity = local_identity_of(skb->ifindex, pkt.saddr_be);
-		info.dst_identity = identity_of(pkt.daddr_be);
-		info.mode = mode_of(info.src_identity);
-	} else {
-		info.src_identity = identity_of(pkt.saddr_be);
-		info.dst_identity = local_identity_of(skb->ifindex, pkt.daddr_be);
-		info.mode = mode_of(info.dst_identity);
-	}
+	info.mode = mode_of(hook == BH_HOOK_FROM_ENDPOINT ? info.src_identity
+							  : info.dst_identity);
 	info.segment_id = segment_of(info.src_identity, info.dst_identity, &pkt);
 	info.verdict = verdict_for(info.segment_id, info.mode);
 	count_verdict(info.verdict);
@@ -121,11 +128,10 @@ static __always_inline int handle_packet(struct __sk_buff *skb, enum bh_hook hoo
 		__u32 new_bits = BH_CT_REPORTED(level);
 
 		if (info.verdict != BH_VERDICT_DROPPED)
-			new_bits |= BH_CT_FORWARDED;
-		else if (READ_ONCE(flow->flags) & BH_CT_FORWARDED)
-			/* Dropped here (a revoked segment, or this hook's workload
-			 * enforces while the other hook's did not): no reply path. */
-			__sync_fetch_and_and(&flow->flags, ~BH_CT_FORWARDED);
+			new_bits |= BH_CT_PASSED(hook);
+		else if (READ_ONCE(flow->flags) & BH_CT_PASSED(hook))
+			/* Dropped here now (a revoked segment): no reply path. */
+			__sync_fetch_and_and(&flow->flags, ~BH_CT_PASSED(hook));
 		flow->last_seen_ns = now_ns;
 		/* Established flows already carry their bits: skip the locked op. */
 		if ((READ_ONCE(flow->flags) & new_bits) != new_bits) {

@@ -94,6 +94,8 @@ const char* StatName(int stat) {
       return "dropped_malformed";
     case BH_STAT_EVENTS_LOST:
       return "events_lost";
+    case BH_STAT_DROPPED_SPOOFED:
+      return "dropped_spoofed";
     default:
       return "unknown";
   }

@@ -3,9 +3,12 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <linux/pkt_cls.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <sched.h>
 
 #include <boost/asio/io_context.hpp>
+#include <cstdlib>
 #include <vector>
 
 #include "datapath/datapath.h"
@@ -37,6 +40,18 @@ std::uint32_t Addr(const char* dotted) {
 
 class EndpointProgramTest : public ::testing::Test {
  protected:
+  // Packets run on loopback (ifindex 1) unless a test names another
+  // interface; other_if_ is a veth in a network namespace private
+  // to this process, gone when it exits.
+  static void SetUpTestSuite() {
+    ASSERT_EQ(unshare(CLONE_NEWNET), 0) << "unshare(CLONE_NEWNET) (root?)";
+    ASSERT_EQ(
+        std::system("ip link add bh-test0 type veth peer name bh-test1 && ip link set bh-test0 up"),
+        0);
+    other_if_ = static_cast<int>(if_nametoindex("bh-test0"));
+    ASSERT_GT(other_if_, 1);
+  }
+
   void SetUp() override {
     auto dp = Datapath::Load({});
     ASSERT_TRUE(dp.ok()) << dp.status();
@@ -58,16 +73,28 @@ class EndpointProgramTest : public ::testing::Test {
         dp_->policy().Update(PolicyKey(src, dst, proto, port), {.segment_id = segment_id}).ok());
   }
 
-  // Runs one frame through a program; returns the TC verdict.
-  int Run(int prog_fd, Frame frame) {
+  // Runs one frame through a program on an interface; returns the TC verdict.
+  int Run(int prog_fd, Frame frame, int ifindex) {
     frame.resize(std::max<std::size_t>(frame.size(), 64));
+    __sk_buff ctx{};
+    ctx.ifindex = ifindex;
     LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
-                .data_size_in = static_cast<__u32>(frame.size()), .repeat = 1);
+                .data_size_in = static_cast<__u32>(frame.size()), .ctx_in = &ctx,
+                .ctx_size_in = sizeof(ctx), .repeat = 1);
     EXPECT_EQ(bpf_prog_test_run_opts(prog_fd, &opts), 0) << "BPF_PROG_TEST_RUN: " << errno;
     return static_cast<int>(opts.retval);
   }
-  int FromEndpoint(Frame f) { return Run(dp_->from_endpoint_fd(), std::move(f)); }
-  int ToEndpoint(Frame f) { return Run(dp_->to_endpoint_fd(), std::move(f)); }
+  int FromEndpoint(Frame f, int ifindex = 1) {
+    return Run(dp_->from_endpoint_fd(), std::move(f), ifindex);
+  }
+  int ToEndpoint(Frame f, int ifindex = 1) {
+    return Run(dp_->to_endpoint_fd(), std::move(f), ifindex);
+  }
+  void Bind(int ifindex, std::uint32_t identity) {
+    ASSERT_TRUE(dp_->endpoints().Update(ifindex, {.identity = identity}).ok());
+  }
+
+  static inline int other_if_ = 0;
 
   std::vector<bh_flow_event> DrainEvents() {
     events_.clear();
@@ -128,11 +155,14 @@ TEST_F(EndpointProgramTest, RepliesOfAllowedFlowPass) {
   SetMode(kApi, BH_MODE_ENFORCE);
   Allow(kFrontend, kApi, IPPROTO_TCP, 8080, 3);
 
-  ASSERT_EQ(ToEndpoint(testing::TcpFrame({kFrontendIp, kApiIp, 40002, 8080}, kSyn)), TC_ACT_OK);
+  // frontend -> api on one node: out of frontend's hook, into api's.
+  Frame syn = testing::TcpFrame({kFrontendIp, kApiIp, 40002, 8080}, kSyn);
+  ASSERT_EQ(FromEndpoint(syn), TC_ACT_OK);
+  ASSERT_EQ(ToEndpoint(syn), TC_ACT_OK);
   // api answers: no api -> frontend segment exists, the reply passes anyway.
-  EXPECT_EQ(FromEndpoint(testing::TcpFrame({kApiIp, kFrontendIp, 8080, 40002}, kSynAck)),
-            TC_ACT_OK);
-  EXPECT_EQ(ToEndpoint(testing::TcpFrame({kApiIp, kFrontendIp, 8080, 40002}, kAck)), TC_ACT_OK);
+  Frame syn_ack = testing::TcpFrame({kApiIp, kFrontendIp, 8080, 40002}, kSynAck);
+  EXPECT_EQ(FromEndpoint(syn_ack), TC_ACT_OK);
+  EXPECT_EQ(ToEndpoint(syn_ack), TC_ACT_OK);
   EXPECT_EQ(Stat(BH_STAT_REPLY), 2u);
   // But api may not open its own connection to frontend.
   EXPECT_EQ(FromEndpoint(testing::TcpFrame({kApiIp, kFrontendIp, 40003, 8080}, kSyn)), TC_ACT_SHOT);
@@ -170,20 +200,58 @@ TEST_F(EndpointProgramTest, ServerSpeakingFirstAfterConntrackLossDoesNotBreakThe
   EXPECT_EQ(FromEndpoint(from_server), TC_ACT_OK);
 }
 
-TEST_F(EndpointProgramTest, SpoofedSourceIsJudgedAsTheInterfacesWorkload) {
-  // BPF_PROG_TEST_RUN runs on loopback: bind it to frontend, which enforces.
-  ASSERT_TRUE(dp_->endpoints().Update(1, {.identity = kFrontend}).ok());
+TEST_F(EndpointProgramTest, RequestLetInFromOutsideGetsItsReplyOutOnly) {
+  // world -> db: only db's hook sees it. db's answer leaves through db's
+  // hook; the same tuple entering some workload is not a reply to anything.
+  SetMode(kDb, BH_MODE_ENFORCE);
+  Allow(BH_IDENTITY_WORLD, kDb, IPPROTO_TCP, 5432, 1);
+  ASSERT_EQ(ToEndpoint(testing::TcpFrame({kOutsideIp, kDbIp, 40020, 5432}, kSyn)), TC_ACT_OK);
+  Frame answer = testing::TcpFrame({kDbIp, kOutsideIp, 5432, 40020}, kSynAck);
+  EXPECT_EQ(FromEndpoint(answer), TC_ACT_OK);
   SetMode(kFrontend, BH_MODE_ENFORCE);
-  SetMode(kApi, BH_MODE_LEARN);
+  Bind(other_if_, kFrontend);
+  EXPECT_EQ(ToEndpoint(answer, other_if_), TC_ACT_SHOT);
+}
+
+TEST_F(EndpointProgramTest, SpoofedSourceIsDroppedAtABoundInterface) {
+  Bind(1, kFrontend);
+  SetMode(kFrontend, BH_MODE_LEARN);
   Allow(kApi, kDb, IPPROTO_TCP, 5432, 1);
 
-  // Claiming an unknown (unmanaged) address or api's address does not help.
+  // Claiming an address outside the inventory, or api's (to use its segment):
+  // dropped even though frontend only learns, and not reported as flows.
   EXPECT_EQ(FromEndpoint(testing::TcpFrame({kOutsideIp, kDbIp, 40016, 5432}, kSyn)), TC_ACT_SHOT);
   EXPECT_EQ(FromEndpoint(testing::TcpFrame({kApiIp, kDbIp, 40017, 5432}, kSyn)), TC_ACT_SHOT);
-  auto events = DrainEvents();
-  ASSERT_EQ(events.size(), 2u);
-  EXPECT_EQ(events[0].src_identity, kFrontend);
-  EXPECT_EQ(events[1].src_identity, kFrontend);
+  EXPECT_EQ(Stat(BH_STAT_DROPPED_SPOOFED), 2u);
+  EXPECT_TRUE(DrainEvents().empty());
+  // Its own address goes on as usual.
+  EXPECT_EQ(FromEndpoint(testing::TcpFrame({kFrontendIp, kDbIp, 40018, 5432}, kSyn)), TC_ACT_OK);
+}
+
+TEST_F(EndpointProgramTest, SpoofedAnswerCannotOpenAReplyPath) {
+  // frontend (learning) forges db's answer to a connection it is about to
+  // open, hoping its real SYN then passes db's hook as a "reply".
+  Bind(1, kFrontend);
+  Bind(other_if_, kDb);
+  SetMode(kFrontend, BH_MODE_LEARN);
+  SetMode(kDb, BH_MODE_ENFORCE);
+  ASSERT_EQ(FromEndpoint(testing::TcpFrame({kDbIp, kFrontendIp, 5432, 40101}, kSynAck)),
+            TC_ACT_SHOT);
+  Frame syn = testing::TcpFrame({kFrontendIp, kDbIp, 40101, 5432}, kSyn);
+  ASSERT_EQ(FromEndpoint(syn), TC_ACT_OK);
+  EXPECT_EQ(ToEndpoint(syn, other_if_), TC_ACT_SHOT);
+}
+
+TEST_F(EndpointProgramTest, RequestUnseenBySecondHookLeavesNoReplyPath) {
+  // frontend's packet passed its own hook but never reached db's (the node
+  // dropped it): db's packets on that tuple are not replies.
+  Bind(1, kFrontend);
+  Bind(other_if_, kDb);
+  SetMode(kFrontend, BH_MODE_LEARN);
+  SetMode(kDb, BH_MODE_ENFORCE);
+  ASSERT_EQ(FromEndpoint(testing::TcpFrame({kFrontendIp, kDbIp, 40102, 5432}, kSyn)), TC_ACT_OK);
+  EXPECT_EQ(FromEndpoint(testing::TcpFrame({kDbIp, kFrontendIp, 5432, 40102}, kSynAck), other_if_),
+            TC_ACT_SHOT);
 }
 
 TEST_F(EndpointProgramTest, RevokedSegmentBitesOnNextPacket) {

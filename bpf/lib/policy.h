@@ -25,12 +25,11 @@ static __always_inline __u32 identity_of(__be32 addr_be)
 	return value ? value->identity : BH_IDENTITY_WORLD;
 }
 
-/* The identity of the workload behind this interface, or the ipcache's
- * answer for `addr_be` if the interface is not bound to one. */
-static __always_inline __u32 local_identity_of(__u32 ifindex, __be32 addr_be)
+/* The identity of the workload bound to this interface; 0 if unbound. */
+static __always_inline __u32 bound_identity_of(__u32 ifindex)
 {
 	struct bh_endpoint_value *endpoint = bpf_map_lookup_elem(&bh_endpoints, &ifindex);
-	return endpoint ? endpoint->identity : identity_of(addr_be);
+	return endpoint ? endpoint->identity : BH_IDENTITY_UNKNOWN;
 }
 
 static __always_inline __u32 mode_of(__u32 identity)
