@@ -64,7 +64,6 @@ absl::Status Agent::Start() {
   // Pinned maps may hold an earlier run's entries: make each exactly ours.
   BH_RETURN_IF_ERROR(Compiler::InstallIdentities(identities_, datapath_->ipcache()));
   BH_RETURN_IF_ERROR(ReconcileModes());
-  BH_RETURN_IF_ERROR(ClearEndpoints());
   BH_RETURN_IF_ERROR(compiler_.Adopt(datapath_->policy()));
   policy_dirty_ = true;
   BH_RETURN_IF_ERROR(CompileAndPersist());
@@ -81,7 +80,8 @@ absl::Status Agent::Start() {
                               .link_removed = [this](const Link& l) { OnLinkRemoved(l); },
                               .route_added = [this](const Route& r) { OnRouteAdded(r); },
                               .route_removed = [this](const Route& r) { OnRouteRemoved(r); }}));
-  BH_RETURN_IF_ERROR(netlink_->Start());
+  BH_RETURN_IF_ERROR(netlink_->Start());  // lists links and routes: attaches and binds
+  BH_RETURN_IF_ERROR(RemoveStaleEndpoints());
 
   BH_ASSIGN_OR_RETURN(api_, ApiServer::Create(io_, options_.socket_path,
                                               [this](const auto& r) { return Handle(r); }));
@@ -149,12 +149,17 @@ absl::Status Agent::ReconcileModes() {
   return absl::OkStatus();
 }
 
-// Interface numbers from an earlier run mean nothing now; routes rebind.
-absl::Status Agent::ClearEndpoints() {
-  std::vector<std::uint32_t> all;
-  BH_RETURN_IF_ERROR(datapath_->endpoints().ForEach(
-      [&](std::uint32_t ifindex, const bh_endpoint_value&) { all.push_back(ifindex); }));
-  for (std::uint32_t ifindex : all) BH_RETURN_IF_ERROR(datapath_->endpoints().Delete(ifindex));
+// After the routes were listed (and bound what they route): bindings a
+// pinned map kept from an earlier run that no route backs now are removed.
+// Never cleared first, so a bound interface is never unbound in between.
+absl::Status Agent::RemoveStaleEndpoints() {
+  std::vector<std::uint32_t> stale;
+  BH_RETURN_IF_ERROR(
+      datapath_->endpoints().ForEach([&](std::uint32_t ifindex, const bh_endpoint_value& value) {
+        auto it = bound_.find(static_cast<int>(ifindex));
+        if (it == bound_.end() || it->second != value.identity) stale.push_back(ifindex);
+      }));
+  for (std::uint32_t ifindex : stale) BH_RETURN_IF_ERROR(datapath_->endpoints().Delete(ifindex));
   return absl::OkStatus();
 }
 
@@ -326,12 +331,16 @@ absl::StatusOr<bulkhead::v1::SetModeResponse> Agent::SetModes(
                                               "\" in the inventory (expected namespace/name)"));
     targets.push_back(*identity);
   }
-  // Handle() has learned from every flow seen so far; compile it first: a
-  // workload must not enforce before its learned segments are in the map.
-  if (policy_dirty_) {
-    if (absl::Status status = CompileAndPersist(); !status.ok())
+  // A workload must not enforce before every segment learned so far is in
+  // the policy map: learn from all pending events and compile first, and
+  // refuse if that fails. Leaving enforce (or learning) needs neither.
+  if (mode == BH_MODE_ENFORCE) {
+    absl::Status status = events_->Drain().status();
+    if (status.ok() && policy_dirty_) status = CompileAndPersist();
+    if (!status.ok())
       return absl::Status(status.code(),
-                          absl::StrCat("mode not changed: learned segments could not be compiled: ",
+                          absl::StrCat("mode not changed: learned segments are not all in the "
+                                       "policy map yet: ",
                                        status.message()));
   }
 

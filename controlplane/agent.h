@@ -68,7 +68,7 @@ class Agent {
   void OnRouteAdded(const Route& route);
   void OnRouteRemoved(const Route& route);
   absl::Status ReconcileModes();
-  absl::Status ClearEndpoints();
+  absl::Status RemoveStaleEndpoints();
   void ScheduleCompile();
   absl::Status CompileAndPersist();
   absl::Status SetMode(std::uint32_t identity, bh_mode mode);

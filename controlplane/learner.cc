@@ -41,7 +41,9 @@ std::optional<SegmentKey> Learner::Observe(const bh_flow_event& event) {
     case IPPROTO_UDP: {
       std::uint16_t sport = ntohs(event.sport_be);
       std::uint16_t dport = ntohs(event.dport_be);
-      if (sport < kEphemeralPortStart && dport >= kEphemeralPortStart) {
+      bool answer_shaped = (sport < kEphemeralPortStart && dport >= kEphemeralPortStart) ||
+                           (sport < 1024 && dport >= 1024);
+      if (answer_shaped) {
         ++counters_.untrusted_port;
         return std::nullopt;
       }

@@ -9,8 +9,9 @@
 //     (a flow first seen mid-stream could be the server's answer, and
 //     learning its destination would learn the client's ephemeral port); the
 //     destination port of the first UDP datagram, unless that datagram goes
-//     from a port below kEphemeralPortStart to one at or above it (it looks
-//     like a server's answer to a client seen first); 0 for ICMP echo
+//     from a port below kEphemeralPortStart to one at or above it, or from a
+//     port below 1024 to one at or above it (it looks like a server's answer
+//     to a client seen first, whatever the node's port range); 0 for ICMP echo
 //     requests, the only ICMP learned (errors and replies never are).
 // Flows that fail a check are counted by reason.
 //

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -92,10 +93,23 @@ absl::Status NetlinkWatcher::ListExisting() {
   if (err == 0) err = rtnl_link_alloc_cache(sock, AF_UNSPEC, &links);
   if (err == 0) err = rtnl_route_alloc_cache(sock, AF_INET, 0, &routes);
   if (err == 0) {
+    listing_ = true;
+    listed_links_.clear();
+    listed_routes_.clear();
     for (nl_object* obj = nl_cache_get_first(links); obj; obj = nl_cache_get_next(obj))
       Dispatch(obj, /*removed=*/false);
     for (nl_object* obj = nl_cache_get_first(routes); obj; obj = nl_cache_get_next(obj))
       Dispatch(obj, /*removed=*/false);
+    listing_ = false;
+    // Whatever was known and is not listed any more went away unannounced.
+    std::vector<Route> gone_routes;
+    for (const auto& [key, route] : routes_)
+      if (!listed_routes_.contains(key)) gone_routes.push_back(route);
+    std::vector<Link> gone_links;
+    for (const auto& [ifindex, link] : links_)
+      if (!listed_links_.contains(ifindex)) gone_links.push_back(link);
+    for (const Route& route : gone_routes) Dispatched(route, /*removed=*/true);
+    for (const Link& link : gone_links) Dispatched(link, /*removed=*/true);
   }
   if (links) nl_cache_free(links);
   if (routes) nl_cache_free(routes);
@@ -132,14 +146,38 @@ void NetlinkWatcher::Dispatch(nl_object* obj, bool removed) {
   const char* type = nl_object_get_type(obj);
   if (std::strcmp(type, "route/link") == 0) {
     auto* link = reinterpret_cast<rtnl_link*>(obj);
+    // AF_BRIDGE messages are about bridge ports (a port leaving a bridge is
+    // an RTM_DELLINK of that family), not about the link itself.
+    if (rtnl_link_get_family(link) != AF_UNSPEC) return;
     const char* name = rtnl_link_get_name(link);
     if (!name || fnmatch(link_pattern_.c_str(), name, 0) != 0) return;
-    Link l{rtnl_link_get_ifindex(link), name};
-    (removed ? callbacks_.link_removed : callbacks_.link_added)(l);
+    Dispatched(Link{rtnl_link_get_ifindex(link), name}, removed);
   } else if (std::strcmp(type, "route/route") == 0) {
-    Route r;
-    if (!AsRoute(reinterpret_cast<rtnl_route*>(obj), &r)) return;
-    (removed ? callbacks_.route_removed : callbacks_.route_added)(r);
+    Route route;
+    if (AsRoute(reinterpret_cast<rtnl_route*>(obj), &route)) Dispatched(route, removed);
+  }
+}
+
+void NetlinkWatcher::Dispatched(const Link& link, bool removed) {
+  if (listing_) listed_links_[link.ifindex] = link;
+  if (removed) {
+    links_.erase(link.ifindex);
+    callbacks_.link_removed(link);
+  } else {
+    links_[link.ifindex] = link;
+    callbacks_.link_added(link);
+  }
+}
+
+void NetlinkWatcher::Dispatched(const Route& route, bool removed) {
+  RouteKey key{route.dst_be, route.prefix_len, route.ifindex};
+  if (listing_) listed_routes_[key] = route;
+  if (removed) {
+    routes_.erase(key);
+    callbacks_.route_removed(route);
+  } else {
+    routes_[key] = route;
+    callbacks_.route_added(route);
   }
 }
 

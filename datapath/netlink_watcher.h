@@ -18,8 +18,10 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 
 #include "absl/status/statusor.h"
 
@@ -64,11 +66,22 @@ class NetlinkWatcher {
   absl::Status ListExisting();
   void Wait();
   static int OnMessage(nl_msg* msg, void* arg);
-  void Dispatch(nl_object* obj, bool removed);
+  void Dispatch(nl_object* obj, bool removed);      // a libnl object, if it is of interest
+  void Dispatched(const Link& link, bool removed);  // records and reports
+  void Dispatched(const Route& route, bool removed);
+
+  using RouteKey = std::tuple<std::uint32_t, int, int>;  // dst, prefix, ifindex
 
   boost::asio::posix::stream_descriptor socket_fd_;
   std::string link_pattern_;
   Callbacks callbacks_;
+  // What was reported and not removed since: after lost notifications, a
+  // fresh listing is compared with these to report what vanished meanwhile.
+  std::map<int, Link> links_;
+  std::map<RouteKey, Route> routes_;
+  bool listing_ = false;
+  std::map<int, Link> listed_links_;
+  std::map<RouteKey, Route> listed_routes_;
   nl_sock* events_ = nullptr;  // subscribed to RTNLGRP_LINK and RTNLGRP_IPV4_ROUTE
 };
 

@@ -98,7 +98,17 @@ TEST_F(LearnerTest, UdpAnswerShapedFirstDatagramIsNotLearned) {
   e.proto = IPPROTO_UDP;
   e.flags = 0;
   EXPECT_FALSE(learner_->Observe(e).has_value());
-  EXPECT_EQ(learner_->counters().untrusted_port, 1u);
+  // On a node whose client ports start lower: a privileged source port to
+  // an unprivileged destination is an answer too.
+  e.dport_be = htons(20000);
+  EXPECT_FALSE(learner_->Observe(e).has_value());
+  EXPECT_EQ(learner_->counters().untrusted_port, 2u);
+  // Both ports high (a high server port): learned, by destination.
+  e.sport_be = htons(40000);
+  e.dport_be = htons(35000);
+  auto segment = learner_->Observe(e);
+  ASSERT_TRUE(segment.has_value());
+  EXPECT_EQ(segment->port, 35000);
 }
 
 TEST_F(LearnerTest, OnlyIcmpEchoRequestsAreLearned) {
