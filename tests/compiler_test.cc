@@ -2,8 +2,11 @@
 // real BPF map add-before-delete.
 #include "controlplane/compiler.h"
 
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <netinet/in.h>
+
+#include <map>
 
 #include "controlplane/policy_store.h"
 #include "datapath/unique_fd.h"
@@ -125,6 +128,35 @@ TEST_F(CompilerMapTest, AdoptRemovesWhatAnEarlierRunLeftBehind) {
   ASSERT_TRUE(compiler.Adopt(*map_).ok());
   ASSERT_TRUE(compiler.Apply(Compiler::Compile(PolicyOf({kApiToDb}), ids).entries, *map_).ok());
   EXPECT_EQ(EntriesInKernel(), 1u);
+}
+
+TEST(InstallIdentitiesTest, IpcacheEndsUpHoldingExactlyTheInventory) {
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+  UniqueFd fd(bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "test_ipcache", sizeof(bh_ipcache_key),
+                             sizeof(bh_ipcache_value), 64, &opts));
+  ASSERT_TRUE(fd.valid()) << "bpf_map_create: " << errno << " (run as root)";
+  TypedMap<bh_ipcache_key, bh_ipcache_value> ipcache(fd.get(), "test_ipcache");
+  // An earlier run's entries, pinned: one address since removed from the
+  // inventory, one that now belongs to another identity.
+  in_addr gone{}, api{};
+  inet_pton(AF_INET, "10.244.1.99", &gone);
+  inet_pton(AF_INET, "10.244.1.20", &api);
+  ASSERT_TRUE(ipcache.Update(Ipv4IpcacheKey(gone.s_addr), {.identity = 300}).ok());
+  ASSERT_TRUE(ipcache.Update(Ipv4IpcacheKey(api.s_addr), {.identity = 301}).ok());
+
+  IdentityTable ids = Shop();
+  ASSERT_TRUE(Compiler::InstallIdentities(ids, ipcache).ok());
+
+  std::map<std::string, std::uint32_t> contents;
+  ASSERT_TRUE(ipcache
+                  .ForEach([&](const bh_ipcache_key& k, const bh_ipcache_value& v) {
+                    contents[DescribeKey(k)] = v.identity;
+                  })
+                  .ok());
+  EXPECT_EQ(contents, (std::map<std::string, std::uint32_t>{
+                          {"10.244.1.10/32", *ids.IdentityOf("shop/frontend")},
+                          {"10.244.1.20/32", *ids.IdentityOf("shop/api")},
+                          {"10.244.1.30/32", *ids.IdentityOf("shop/db")}}));
 }
 
 }  // namespace

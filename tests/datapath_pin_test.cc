@@ -38,7 +38,8 @@ TEST_F(DatapathPinTest, MapsArePinnedSharedAndRemovedOnExit) {
   {
     auto first = Datapath::Load({.pin_dir = pin_dir_});
     ASSERT_TRUE(first.ok()) << first.status();
-    for (const char* map : {"bh_policy", "bh_ipcache", "bh_conntrack", "bh_modes", "bh_events"})
+    for (const char* map :
+         {"bh_policy", "bh_ipcache", "bh_conntrack", "bh_modes", "bh_endpoints", "bh_events"})
       EXPECT_TRUE(std::filesystem::exists(pin_dir_ + "/" + map)) << map;
     ASSERT_TRUE((*first)->policy().Update(key, {.segment_id = 9}).ok());
 

@@ -6,6 +6,8 @@
 #   monitor  a flow outside the allow-list into db passes and is reported;
 #   enforce  learned paths still work, unlearned ones time out and are
 #            reported DROPPED; the datapath counts the drops;
+#   new pod  a pod created while the agent runs is attached, bound to its
+#            workload by its route, and enforced;
 #   restart  a new agent on the same state keeps enforcing.
 # Usage: learn_enforce_test.sh BUILD_DIR. Needs root. Cleans up on any exit.
 set -euo pipefail
@@ -52,8 +54,11 @@ segments() {
     awk '/- from:/ {f=$3} /^ +to:/ {t=$2} /protocol:/ {p=$2} /port:/ {print f, t, p, $2}' | sort
 }
 
-# --- the node, three pods, servers, the agent
+# --- the node, three pods, servers, the agent. shop/cache is in the
+# inventory but its pod only appears later.
+CACHE=10.244.1.40
 shop_create "$WORK"
+echo "  - {namespace: shop, name: cache, labels: {app: cache}, addresses: [$CACHE]}" >>"$WORK/inventory.yaml"
 lab_serve api 8080
 lab_serve db 5432
 lab_serve_udp db 5353
@@ -89,7 +94,7 @@ check "monitor: and it was not learned" test "$(segments)" == "$expected_segment
 echo "# enforce"
 "$BULKHEAD" mode set --all enforce >/dev/null
 check "enforce: every workload enforces" \
-  test "$("$BULKHEAD" status -o json | jq '[.workloads[] | select(.mode=="ENFORCE")] | length')" -eq 3
+  test "$("$BULKHEAD" status -o json | jq '[.workloads[] | select(.mode=="ENFORCE")] | length')" -eq 4
 check "enforce: learned frontend -> api tcp/8080 connects" lab_connect frontend $API 8080
 check "enforce: learned api -> db tcp/5432 connects" lab_connect api $DB 5432
 check "enforce: learned api -> db udp/5353 is echoed" lab_connect api $DB 5353 udp
@@ -103,11 +108,21 @@ check "enforce: frontend -> db tcp/5432 is reported DROPPED" test "$(flows_match
 check "enforce: the datapath counted policy drops" \
   test "$("$BULKHEAD" status -o json | jq '.datapath_counters.dropped_policy | tonumber')" -gt 0
 
+echo "# new pod"
+SHOP_EXTRA_PODS+=(cache)
+lab_add_pod cache $CACHE 10.244.0.4
+bound_cache() { "$BULKHEAD" status -o json | jq -e '.interfaces | index("lxc-cache (shop/cache)")' >/dev/null; }
+for i in $(seq 1 50); do bound_cache && break; sleep 0.1; done
+check "new pod: its interface is attached and bound to shop/cache" bound_cache
+check "new pod: cache -> db tcp/5432 (never learned) times out" refused lab_connect cache $DB 5432
+check "new pod: and is reported DROPPED from shop/cache" test "$(flows_matching \
+  '.source.workload=="shop/cache" and .destination.workload=="shop/db" and .verdict=="DROPPED"')" -ge 1
+
 echo "# restart"
 shop_stop_agent
 start_agent
 check "restart: modes came back as enforce" \
-  test "$("$BULKHEAD" status -o json | jq '[.workloads[] | select(.mode=="ENFORCE")] | length')" -eq 3
+  test "$("$BULKHEAD" status -o json | jq '[.workloads[] | select(.mode=="ENFORCE")] | length')" -eq 4
 check "restart: learned frontend -> api tcp/8080 connects" lab_connect frontend $API 8080
 check "restart: unlearned frontend -> db tcp/5432 still times out" refused lab_connect frontend $DB 5432
 

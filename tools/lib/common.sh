@@ -135,6 +135,7 @@ bh_stop() {
 SHOP_PODS=(frontend api db)
 SHOP_FRONTEND=10.244.1.10 SHOP_API=10.244.1.20 SHOP_DB=10.244.1.30
 SHOP_AGENT_PID=""
+SHOP_EXTRA_PODS=()  # pods a caller adds with lab_add_pod, for shop_teardown
 
 # shop_create WORK: the node and three pods; WORK/inventory.yaml; a bpffs
 # mounted on WORK/bpffs (inside `ip netns exec`, /sys/fs/bpf is not one).
@@ -181,7 +182,7 @@ shop_teardown() {
     [[ -n "$pids" ]] && bh_stop $pids
   done
   LAB_SERVERS=()
-  lab_destroy "${SHOP_PODS[@]}"
+  lab_destroy "${SHOP_PODS[@]}" "${SHOP_EXTRA_PODS[@]}"
   umount "$work/bpffs" 2>/dev/null || true
   rm -rf "$work"
 }
