@@ -70,7 +70,7 @@ std::unique_ptr<Datapath> LoadedDatapath(int identities, int segments) {
   (void)(*dp)->policy().UpdateBatch(keys, values);
   // As on a node: the interface (loopback under BPF_PROG_TEST_RUN) is bound
   // to the workload behind it, the server for to_endpoint.
-  (void)(*dp)->endpoints().Update(1, {.identity = kServer});
+  (void)(*dp)->endpoints().Update(1, {.identity = kServer, .addr_be = Addr("10.245.0.2")});
   (void)(*dp)->modes().Update(kServer, {.mode = BH_MODE_ENFORCE});
   (void)(*dp)->modes().Update(kClient, {.mode = BH_MODE_ENFORCE});
   return std::move(*dp);

@@ -106,6 +106,7 @@ struct bh_policy_value {
  */
 struct bh_endpoint_value {
 	__u32 identity;
+	__be32 addr_be; /* the routed address that bound it: the spoof check's fast path */
 };
 
 /* modes: identity -> mode of that workload. */

@@ -78,22 +78,18 @@ static __always_inline int handle_packet(struct __sk_buff *skb, enum bh_hook hoo
 		break;
 	}
 
-	/* Both sides' identities. On a bound interface this hook's own side is
-	 * the bound workload; a packet leaving it under another address is
-	 * spoofed and goes no further (not even into conntrack, where it could
-	 * pose as the reply of a flow nobody opened). */
+	/* On a bound interface this hook's own side is the bound workload. A
+	 * packet leaving it under another address is spoofed and goes no
+	 * further: not even into conntrack, where it could pose as the reply of
+	 * a flow nobody opened. */
 	struct verdict_info info = { .hook = hook };
-	__u32 bound = bound_identity_of(skb->ifindex);
+	struct bh_endpoint_value *endpoint = endpoint_of(skb->ifindex);
+	__u32 bound = endpoint ? endpoint->identity : BH_IDENTITY_UNKNOWN;
 
-	info.src_identity = identity_of(pkt.saddr_be);
-	info.dst_identity = identity_of(pkt.daddr_be);
-	if (hook == BH_HOOK_FROM_ENDPOINT) {
-		if (bound && info.src_identity != bound) {
-			stat_inc(BH_STAT_DROPPED_SPOOFED);
-			return TC_ACT_SHOT;
-		}
-	} else if (bound) {
-		info.dst_identity = bound;
+	if (hook == BH_HOOK_FROM_ENDPOINT && endpoint &&
+	    !is_endpoint_address(endpoint, pkt.saddr_be)) {
+		stat_inc(BH_STAT_DROPPED_SPOOFED);
+		return TC_ACT_SHOT;
 	}
 
 	struct bh_ct_key key = ct_key_of(&pkt);
@@ -114,9 +110,18 @@ static __always_inline int handle_packet(struct __sk_buff *skb, enum bh_hook hoo
 		}
 	}
 
-	/* Establishing direction: decide on every packet, not just the first. */
-	info.mode = mode_of(hook == BH_HOOK_FROM_ENDPOINT ? info.src_identity
-							  : info.dst_identity);
+	/* Establishing direction: decide on every packet, not just the first.
+	 * The own side is the bound workload (checked above for from_endpoint),
+	 * else whoever the ipcache says; the peer is whoever the ipcache says. */
+	if (hook == BH_HOOK_FROM_ENDPOINT) {
+		info.src_identity = bound ? bound : identity_of(pkt.saddr_be);
+		info.dst_identity = identity_of(pkt.daddr_be);
+		info.mode = mode_of(info.src_identity);
+	} else {
+		info.src_identity = identity_of(pkt.saddr_be);
+		info.dst_identity = bound ? bound : identity_of(pkt.daddr_be);
+		info.mode = mode_of(info.dst_identity);
+	}
 	info.segment_id = segment_of(info.src_identity, info.dst_identity, &pkt);
 	info.verdict = verdict_for(info.segment_id, info.mode);
 	count_verdict(info.verdict);

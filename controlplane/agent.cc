@@ -120,7 +120,8 @@ void Agent::OnRouteAdded(const Route& route) {
     LogWarning(absl::StrCat("ifindex ", route.ifindex, " routes addresses of both ",
                             identities_.NameOf(bound->second), " and ",
                             identities_.NameOf(it->second), "; binding it to the latter"));
-  if (absl::Status status = datapath_->endpoints().Update(route.ifindex, {.identity = it->second});
+  if (absl::Status status = datapath_->endpoints().Update(
+          route.ifindex, {.identity = it->second, .addr_be = route.dst_be});
       !status.ok()) {
     LogError(status.message());
     return;

@@ -11,7 +11,7 @@ static_assert(sizeof(bh_ipcache_value) == 8);
 static_assert(sizeof(bh_policy_key) == 12);
 static_assert(sizeof(bh_policy_value) == 8);
 static_assert(sizeof(bh_mode_value) == 4);
-static_assert(sizeof(bh_endpoint_value) == 4);
+static_assert(sizeof(bh_endpoint_value) == 8);
 static_assert(sizeof(bh_ct_key) == 16);
 static_assert(sizeof(bh_ct_entry) == 24);
 static_assert(sizeof(bh_flow_event) == 48);

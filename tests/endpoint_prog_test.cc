@@ -90,8 +90,10 @@ class EndpointProgramTest : public ::testing::Test {
   int ToEndpoint(Frame f, int ifindex = 1) {
     return Run(dp_->to_endpoint_fd(), std::move(f), ifindex);
   }
+  // As the agent does from a /32 route to the workload's address.
   void Bind(int ifindex, std::uint32_t identity) {
-    ASSERT_TRUE(dp_->endpoints().Update(ifindex, {.identity = identity}).ok());
+    const char* ip = identity == kFrontend ? kFrontendIp : identity == kApi ? kApiIp : kDbIp;
+    ASSERT_TRUE(dp_->endpoints().Update(ifindex, {.identity = identity, .addr_be = Addr(ip)}).ok());
   }
 
   static inline int other_if_ = 0;

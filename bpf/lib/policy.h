@@ -25,11 +25,18 @@ static __always_inline __u32 identity_of(__be32 addr_be)
 	return value ? value->identity : BH_IDENTITY_WORLD;
 }
 
-/* The identity of the workload bound to this interface; 0 if unbound. */
-static __always_inline __u32 bound_identity_of(__u32 ifindex)
+/* The workload bound to this interface; NULL if unbound. */
+static __always_inline struct bh_endpoint_value *endpoint_of(__u32 ifindex)
 {
-	struct bh_endpoint_value *endpoint = bpf_map_lookup_elem(&bh_endpoints, &ifindex);
-	return endpoint ? endpoint->identity : BH_IDENTITY_UNKNOWN;
+	return bpf_map_lookup_elem(&bh_endpoints, &ifindex);
+}
+
+/* Whether `addr_be` belongs to the bound workload: its routed address, or
+ * another address the ipcache gives to the same workload. */
+static __always_inline int is_endpoint_address(const struct bh_endpoint_value *endpoint,
+						__be32 addr_be)
+{
+	return addr_be == endpoint->addr_be || identity_of(addr_be) == endpoint->identity;
 }
 
 static __always_inline __u32 mode_of(__u32 identity)
