@@ -54,8 +54,6 @@ class Compiler {
   static absl::Status InstallIdentities(const IdentityTable& identities,
                                         TypedMap<bh_ipcache_key, bh_ipcache_value>& ipcache);
 
-  const PolicyEntries& installed() const { return installed_; }
-
  private:
   PolicyEntries installed_;
 };
