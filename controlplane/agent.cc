@@ -1,7 +1,5 @@
 #include "controlplane/agent.h"
 
-#include <arpa/inet.h>
-
 #include <boost/asio/post.hpp>
 #include <filesystem>
 
@@ -37,14 +35,8 @@ Agent::Agent(boost::asio::io_context& io, AgentOptions options, IdentityTable id
       options_(std::move(options)),
       identities_(std::move(identities)),
       learner_(identities_, [this](std::uint32_t identity) { return ModeOf(identity); }) {
-  for (const auto& [identity, workload] : identities_.workloads()) {
+  for (const auto& [identity, workload] : identities_.workloads())
     modes_[identity] = workload.mode.value_or(options_.default_mode);
-    for (const std::string& address : workload.addresses) {
-      in_addr addr{};
-      if (inet_pton(AF_INET, address.c_str(), &addr) == 1)
-        address_identity_[addr.s_addr] = identity;
-    }
-  }
 }
 
 Agent::~Agent() {
@@ -112,40 +104,37 @@ void Agent::OnLinkRemoved(const Link& link) {
 // A /32 route to a workload's address names the interface the workload is
 // behind: bind them, so its hooks judge packets as that workload's.
 void Agent::OnRouteAdded(const Route& route) {
-  auto it = address_identity_.find(route.dst_be);
-  if (route.prefix_len != 32 || it == address_identity_.end()) return;
+  auto identity = identities_.IdentityOfAddress(route.dst_be);
+  if (route.prefix_len != 32 || !identity) return;
   auto bound = bound_.find(route.ifindex);
-  if (bound != bound_.end() && bound->second == it->second) return;
+  if (bound != bound_.end() && bound->second == *identity) return;
   if (bound != bound_.end())
     LogWarning(absl::StrCat("ifindex ", route.ifindex, " routes addresses of both ",
                             identities_.NameOf(bound->second), " and ",
-                            identities_.NameOf(it->second), "; binding it to the latter"));
+                            identities_.NameOf(*identity), "; binding it to the latter"));
   if (absl::Status status = datapath_->endpoints().Update(
-          route.ifindex, {.identity = it->second, .addr_be = route.dst_be});
+          route.ifindex, {.identity = *identity, .addr_be = route.dst_be});
       !status.ok()) {
     LogError(status.message());
     return;
   }
-  bound_[route.ifindex] = it->second;
+  bound_[route.ifindex] = *identity;
   LogInfo(absl::StrCat("bound ", datapath_->InterfaceName(route.ifindex), " to ",
-                       identities_.NameOf(it->second)));
+                       identities_.NameOf(*identity)));
 }
 
 void Agent::OnRouteRemoved(const Route& route) {
-  auto it = address_identity_.find(route.dst_be);
-  if (route.prefix_len != 32 || it == address_identity_.end()) return;
+  auto identity = identities_.IdentityOfAddress(route.dst_be);
+  if (route.prefix_len != 32 || !identity) return;
   auto bound = bound_.find(route.ifindex);
-  if (bound == bound_.end() || bound->second != it->second) return;
+  if (bound == bound_.end() || bound->second != *identity) return;
   bound_.erase(bound);
   (void)datapath_->endpoints().Delete(route.ifindex);
 }
 
 absl::Status Agent::ReconcileModes() {
-  std::vector<std::uint32_t> stale;
-  BH_RETURN_IF_ERROR(datapath_->modes().ForEach([&](std::uint32_t identity, const bh_mode_value&) {
-    if (!modes_.contains(identity)) stale.push_back(identity);
-  }));
-  for (std::uint32_t identity : stale) BH_RETURN_IF_ERROR(datapath_->modes().Delete(identity));
+  BH_RETURN_IF_ERROR(datapath_->modes().DeleteIf(
+      [&](std::uint32_t identity, const bh_mode_value&) { return !modes_.contains(identity); }));
   for (const auto& [identity, mode] : modes_) BH_RETURN_IF_ERROR(SetMode(identity, mode));
   return absl::OkStatus();
 }
@@ -154,14 +143,11 @@ absl::Status Agent::ReconcileModes() {
 // pinned map kept from an earlier run that no route backs now are removed.
 // Never cleared first, so a bound interface is never unbound in between.
 absl::Status Agent::RemoveStaleEndpoints() {
-  std::vector<std::uint32_t> stale;
-  BH_RETURN_IF_ERROR(
-      datapath_->endpoints().ForEach([&](std::uint32_t ifindex, const bh_endpoint_value& value) {
+  return datapath_->endpoints().DeleteIf(
+      [&](std::uint32_t ifindex, const bh_endpoint_value& value) {
         auto it = bound_.find(static_cast<int>(ifindex));
-        if (it == bound_.end() || it->second != value.identity) stale.push_back(ifindex);
-      }));
-  for (std::uint32_t ifindex : stale) BH_RETURN_IF_ERROR(datapath_->endpoints().Delete(ifindex));
-  return absl::OkStatus();
+        return it == bound_.end() || it->second != value.identity;
+      });
 }
 
 void Agent::Shutdown() {
@@ -252,7 +238,8 @@ absl::Status Agent::SaveState() const {
 bulkhead::v1::Response Agent::Handle(const bulkhead::v1::Request& request) {
   // Answer with everything the kernel has reported so far: a flow made just
   // before `bulkhead flows` must be in its output.
-  if (auto drained = events_->Drain(); !drained.ok()) LogWarning(drained.status().message());
+  absl::Status drained = events_->Drain().status();
+  if (!drained.ok()) LogWarning(drained.message());
   bulkhead::v1::Response response;
   switch (request.kind_case()) {
     case bulkhead::v1::Request::kStatus:
@@ -262,7 +249,7 @@ bulkhead::v1::Response Agent::Handle(const bulkhead::v1::Request& request) {
       *response.mutable_flows() = Flows(request.flows());
       break;
     case bulkhead::v1::Request::kSetMode: {
-      auto result = SetModes(request.set_mode());
+      auto result = SetModes(request.set_mode(), drained);
       if (!result.ok()) return ErrorResponse(result.status());
       *response.mutable_set_mode() = *std::move(result);
       break;
@@ -318,7 +305,7 @@ bulkhead::v1::FlowsResponse Agent::Flows(const bulkhead::v1::FlowsRequest& reque
 }
 
 absl::StatusOr<bulkhead::v1::SetModeResponse> Agent::SetModes(
-    const bulkhead::v1::SetModeRequest& request) {
+    const bulkhead::v1::SetModeRequest& request, const absl::Status& events_drained) {
   if (request.mode() == bulkhead::v1::MODE_UNSPECIFIED)
     return absl::InvalidArgumentError("mode must be learn, monitor or enforce");
   bh_mode mode = static_cast<bh_mode>(request.mode());
@@ -333,10 +320,10 @@ absl::StatusOr<bulkhead::v1::SetModeResponse> Agent::SetModes(
     targets.push_back(*identity);
   }
   // A workload must not enforce before every segment learned so far is in
-  // the policy map: learn from all pending events and compile first, and
-  // refuse if that fails. Leaving enforce (or learning) needs neither.
+  // the policy map: all pending events learned from (Handle drained them)
+  // and compiled, or the change is refused. Leaving enforce needs neither.
   if (mode == BH_MODE_ENFORCE) {
-    absl::Status status = events_->Drain().status();
+    absl::Status status = events_drained;
     if (status.ok() && policy_dirty_) status = CompileAndPersist();
     if (!status.ok())
       return absl::Status(status.code(),

@@ -78,8 +78,9 @@ class Agent {
 
   bulkhead::v1::StatusResponse Status() const;
   bulkhead::v1::FlowsResponse Flows(const bulkhead::v1::FlowsRequest& request) const;
+  // events_drained: whether the ring buffer was read to the end just now.
   absl::StatusOr<bulkhead::v1::SetModeResponse> SetModes(
-      const bulkhead::v1::SetModeRequest& request);
+      const bulkhead::v1::SetModeRequest& request, const absl::Status& events_drained);
 
   boost::asio::io_context& io_;
   AgentOptions options_;
@@ -93,9 +94,8 @@ class Agent {
   std::deque<bulkhead::v1::Flow> history_;
   std::uint64_t flows_seen_ = 0;
   bool compile_scheduled_ = false;
-  bool policy_dirty_ = false;  // learned segments not yet in the policy map
-  std::map<std::uint32_t, std::uint32_t> address_identity_;  // IPv4 (be) -> identity
-  std::map<int, std::uint32_t> bound_;                       // ifindex -> identity
+  bool policy_dirty_ = false;           // learned segments not yet in the policy map
+  std::map<int, std::uint32_t> bound_;  // ifindex -> identity
 
   std::unique_ptr<Datapath> datapath_;
   std::unique_ptr<EventReader> events_;

@@ -1,6 +1,5 @@
 #include "controlplane/compiler.h"
 
-#include <arpa/inet.h>
 
 #include <cstring>
 
@@ -74,28 +73,17 @@ absl::Status Compiler::Adopt(const TypedMap<bh_policy_key, bh_policy_value>& map
 
 absl::Status Compiler::InstallIdentities(const IdentityTable& identities,
                                          TypedMap<bh_ipcache_key, bh_ipcache_value>& ipcache) {
-  std::vector<std::pair<bh_ipcache_key, std::uint32_t>> wanted;
-  for (const auto& [identity, workload] : identities.workloads()) {
-    for (const std::string& address : workload.addresses) {
-      in_addr addr{};
-      if (inet_pton(AF_INET, address.c_str(), &addr) != 1)
-        return absl::InvalidArgumentError(
-            absl::StrCat("workload ", workload.id(), ": bad address ", address));
-      wanted.emplace_back(Ipv4IpcacheKey(addr.s_addr), identity);
-    }
-  }
   // Add (or renumber) first, then remove what a pinned map kept from an
   // earlier run, so no current address is ever missing.
-  for (const auto& [key, identity] : wanted)
-    BH_RETURN_IF_ERROR(ipcache.Update(key, {.identity = identity}));
-  std::vector<bh_ipcache_key> stale;
-  BH_RETURN_IF_ERROR(ipcache.ForEach([&](const bh_ipcache_key& key, const bh_ipcache_value&) {
-    bool keep = false;
-    for (const auto& w : wanted) keep |= std::memcmp(&w.first, &key, sizeof(key)) == 0;
-    if (!keep) stale.push_back(key);
-  }));
-  for (const bh_ipcache_key& key : stale) BH_RETURN_IF_ERROR(ipcache.Delete(key));
-  return absl::OkStatus();
+  for (const auto& [addr_be, identity] : identities.addresses())
+    BH_RETURN_IF_ERROR(ipcache.Update(Ipv4IpcacheKey(addr_be), {.identity = identity}));
+  return ipcache.DeleteIf([&](const bh_ipcache_key& key, const bh_ipcache_value&) {
+    // Ours are exactly the IPv4 /32 keys of the inventory's addresses.
+    std::uint32_t addr_be;
+    std::memcpy(&addr_be, key.addr, sizeof(addr_be));
+    const bh_ipcache_key ours = Ipv4IpcacheKey(addr_be);
+    return std::memcmp(&key, &ours, sizeof(key)) != 0 || !identities.addresses().contains(addr_be);
+  });
 }
 
 }  // namespace bulkhead

@@ -100,17 +100,21 @@ absl::StatusOr<IdentityTable> IdentityTable::Build(std::vector<Workload> workloa
   std::sort(workloads.begin(), workloads.end(),
             [](const Workload& a, const Workload& b) { return a.id() < b.id(); });
   IdentityTable table;
-  std::map<std::string, std::string> address_owner;
   std::uint32_t next = BH_IDENTITY_FIRST_WORKLOAD;
   for (Workload& w : workloads) {
     std::string id = w.id();
     if (table.by_name_.contains(id))
       return absl::InvalidArgumentError(absl::StrCat("workload ", id, " is listed twice"));
     for (const std::string& address : w.addresses) {
-      auto [it, inserted] = address_owner.emplace(address, id);
-      if (!inserted)
+      in_addr addr{};
+      if (inet_pton(AF_INET, address.c_str(), &addr) != 1)
         return absl::InvalidArgumentError(
-            absl::StrCat("address ", address, " belongs to both ", it->second, " and ", id));
+            absl::StrCat("workload ", id, ": address \"", address, "\" is not an IPv4 address"));
+      auto [it, inserted] = table.by_address_.emplace(addr.s_addr, next);
+      if (!inserted)
+        return absl::InvalidArgumentError(absl::StrCat("address ", address, " belongs to both ",
+                                                       table.by_identity_.at(it->second).id(),
+                                                       " and ", id));
     }
     table.by_name_.emplace(id, next);
     table.by_identity_.emplace(next, std::move(w));
@@ -122,6 +126,12 @@ absl::StatusOr<IdentityTable> IdentityTable::Build(std::vector<Workload> workloa
 std::optional<std::uint32_t> IdentityTable::IdentityOf(absl::string_view workload_id) const {
   auto it = by_name_.find(workload_id);
   if (it == by_name_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<std::uint32_t> IdentityTable::IdentityOfAddress(std::uint32_t addr_be) const {
+  auto it = by_address_.find(addr_be);
+  if (it == by_address_.end()) return std::nullopt;
   return it->second;
 }
 

@@ -47,19 +47,25 @@ const char* ModeName(bh_mode mode);
 
 class IdentityTable {
  public:
-  // Fails on a duplicate workload or an address claimed twice.
+  // Fails on a duplicate workload, an address that is not IPv4, or an
+  // address claimed twice.
   static absl::StatusOr<IdentityTable> Build(std::vector<Workload> workloads);
 
   std::optional<std::uint32_t> IdentityOf(absl::string_view workload_id) const;
+  // The workload owning an IPv4 address (network byte order), if any.
+  std::optional<std::uint32_t> IdentityOfAddress(std::uint32_t addr_be) const;
   const Workload* WorkloadOf(std::uint32_t identity) const;
   // "namespace/name", or "world", "host", "unknown" for reserved identities.
   std::string NameOf(std::uint32_t identity) const;
 
   // identity -> workload, in identity order.
   const std::map<std::uint32_t, Workload>& workloads() const { return by_identity_; }
+  // Every workload address (IPv4, network byte order) -> its identity.
+  const std::map<std::uint32_t, std::uint32_t>& addresses() const { return by_address_; }
 
  private:
   std::map<std::uint32_t, Workload> by_identity_;
+  std::map<std::uint32_t, std::uint32_t> by_address_;
   std::map<std::string, std::uint32_t, std::less<>> by_name_;
 };
 

@@ -72,6 +72,16 @@ class TypedMap {
     return absl::OkStatus();
   }
 
+  // Deletes every entry for which pred is true (seen by one ForEach pass).
+  absl::Status DeleteIf(absl::FunctionRef<bool(const Key&, const Value&)> pred) {
+    std::vector<Key> doomed;
+    BH_RETURN_IF_ERROR(ForEach([&](const Key& key, const Value& value) {
+      if (pred(key, value)) doomed.push_back(key);
+    }));
+    for (const Key& key : doomed) BH_RETURN_IF_ERROR(Delete(key));
+    return absl::OkStatus();
+  }
+
   // Calls fn for every entry. Entries changed concurrently may be seen or not.
   absl::Status ForEach(absl::FunctionRef<void(const Key&, const Value&)> fn) const {
     Key key;
