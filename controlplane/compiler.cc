@@ -1,6 +1,5 @@
 #include "controlplane/compiler.h"
 
-
 #include <cstring>
 
 #include "absl/strings/str_cat.h"

@@ -101,8 +101,7 @@ int main(int argc, char** argv) {
   }
 
   if (*mode_set) {
-    std::size_t want = all ? 1 : 2;
-    if (mode_args.size() < want || (all && mode_args.size() != 1))
+    if (all ? mode_args.size() != 1 : mode_args.size() < 2)
       return Fail(absl::InvalidArgumentError(
           "usage: bulkhead mode set <namespace/name>... <mode> | --all <mode>"));
     auto mode = bulkhead::ParseMode(mode_args.back());
