@@ -10,9 +10,11 @@
 SEC("tc")
 int parse_only(struct __sk_buff *skb)
 {
-	struct packet pkt;
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct packet pkt = {};
 
-	return parse_packet(skb, &pkt) == PARSE_MALFORMED ? TC_ACT_SHOT : TC_ACT_OK;
+	return parse_frame(data, data_end, skb->len, &pkt) == PARSE_OK ? TC_ACT_OK : TC_ACT_SHOT;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

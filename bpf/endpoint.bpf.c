@@ -7,10 +7,16 @@
  *   to_endpoint    TC egress: the packet enters the workload. Checked
  *                  against the destination workload's mode (its ingress).
  *
- * Per packet: parse -> conntrack -> (reply of a forwarded flow: pass)
- *   -> ipcache (both addresses to identities) -> policy (segment lookup)
- *   -> verdict by the mode of this hook's workload -> event when the flow is
- *   new or reached a higher report level (see enum bh_report_level).
+ * Per packet (bpf/README.md has the table of every case):
+ *   parse -> (link control: pass) -> (unparseable/malformed: by reason)
+ *   -> later fragment: its first fragment's ports
+ *   -> conntrack: an opener's or reply packet this hook already let through
+ *      under the current policy epoch on this interface passes here
+ *   -> bound interface: anti-spoofing, own identity (fail-closed if unbound)
+ *   -> reply whose request was decided under an older epoch: decide again
+ *   -> ICMP error about a live flow: pass as related
+ *   -> decide the establishing direction: identities, mode, segment
+ *   -> let through: conntrack entry, report by level; dropped: report.
  * A flow between two workloads on one node crosses both hooks, so it is
  * dropped if either end is in enforce mode and no segment allows it.
  */
@@ -21,32 +27,37 @@
 #include "datapath.h"
 #include "lib/conntrack.h"
 #include "lib/events.h"
+#include "lib/fragments.h"
 #include "lib/maps.h"
 #include "lib/parse.h"
 #include "lib/policy.h"
 
-#define READ_ONCE(x) (*(volatile typeof(x) *)&(x))
+#define PULL_BYTES 640 /* enough for every header the parser reads */
 
-static __always_inline enum bh_verdict verdict_for(__u32 segment_id, __u32 mode)
+/* Parses the skb's headers in place; pulls them into the linear area once
+ * if they are not there. */
+static __noinline int parse_skb(struct __sk_buff *skb, struct packet *pkt)
 {
-	if (segment_id)
-		return BH_VERDICT_FORWARDED;
-	return mode == BH_MODE_ENFORCE ? BH_VERDICT_DROPPED : BH_VERDICT_AUDIT;
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+
+	return parse_frame(data, data_end, skb->len, pkt);
 }
 
-static __always_inline enum bh_report_level report_level_of(const struct verdict_info *info)
+static __always_inline enum parse_result parse_skb_pulling(struct __sk_buff *skb,
+							    struct packet *pkt)
 {
-	switch (info->verdict) {
-	case BH_VERDICT_FORWARDED:
-		return BH_REPORT_FORWARDED;
-	case BH_VERDICT_DROPPED:
-		return BH_REPORT_DROPPED;
-	default:
-		return info->mode == BH_MODE_MONITOR ? BH_REPORT_MONITOR_ALERT : BH_REPORT_PASSED;
-	}
+	enum parse_result parsed = parse_skb(skb, pkt);
+
+	if (parsed != PARSE_NEED_PULL)
+		return parsed;
+	bpf_skb_pull_data(skb, skb->len < PULL_BYTES ? skb->len : PULL_BYTES);
+	__builtin_memset(pkt, 0, sizeof(*pkt));
+	parsed = parse_skb(skb, pkt);
+	return parsed == PARSE_NEED_PULL ? PARSE_UNPARSEABLE : parsed;
 }
 
-static __always_inline void count_verdict(enum bh_verdict verdict)
+static __always_inline void count_verdict(__u8 verdict)
 {
 	switch (verdict) {
 	case BH_VERDICT_FORWARDED:
@@ -61,95 +72,204 @@ static __always_inline void count_verdict(enum bh_verdict verdict)
 	}
 }
 
-static __always_inline int handle_packet(struct __sk_buff *skb, enum bh_hook hook)
+/* Drops (or, for reasons that depend on the mode, passes) a packet that is
+ * not judged by policy, with an event within the drop budget. */
+static __always_inline int verdict_without_policy(__u32 ifindex, const struct packet *pkt,
+						  enum bh_hook hook, __u32 own_identity,
+						  enum bh_reason reason, __u64 now_ns)
 {
-	struct packet pkt;
-	__u64 now_ns = bpf_ktime_get_ns();
+	struct decision d = {
+		.hook = hook,
+		.reason = reason,
+		.verdict = BH_VERDICT_DROPPED,
+		.src_identity = hook == BH_HOOK_FROM_ENDPOINT ? own_identity : 0,
+		.dst_identity = hook == BH_HOOK_FROM_ENDPOINT ? 0 : own_identity,
+	};
+	enum bh_stat stat;
 
-	stat_inc(BH_STAT_PACKETS);
-	switch (parse_packet(skb, &pkt)) {
-	case PARSE_NOT_IPV4:
-		stat_inc(BH_STAT_NOT_IPV4);
-		return TC_ACT_OK;
-	case PARSE_MALFORMED:
-		stat_inc(BH_STAT_MALFORMED);
-		return TC_ACT_SHOT;
+	switch (reason) {
+	case BH_REASON_SPOOFED:
+		stat = BH_STAT_DROPPED_SPOOFED;
+		break;
+	case BH_REASON_MALFORMED:
+		stat = BH_STAT_DROPPED_MALFORMED;
+		break;
+	case BH_REASON_UNBOUND:
+		stat = BH_STAT_DROPPED_UNBOUND;
+		break;
 	default:
+		/* Unparseable frames and orphan fragments: as the mode says. */
+		d.mode = mode_of(own_identity);
+		if (d.mode != BH_MODE_ENFORCE)
+			d.verdict = BH_VERDICT_AUDIT;
+		stat = reason == BH_REASON_FRAGMENT ? BH_STAT_DROPPED_FRAGMENT
+						    : BH_STAT_DROPPED_UNPARSEABLE;
 		break;
 	}
+	report_drop(ifindex, pkt, &d, now_ns);
+	if (d.verdict == BH_VERDICT_AUDIT) {
+		stat_inc(BH_STAT_AUDIT);
+		return TC_ACT_OK;
+	}
+	stat_inc(stat);
+	return TC_ACT_SHOT;
+}
 
-	/* On a bound interface this hook's own side is the bound workload. A
-	 * packet leaving it under another address is spoofed and goes no
-	 * further: not even into conntrack, where it could pose as the reply of
-	 * a flow nobody opened. */
-	struct verdict_info info = { .hook = hook };
-	struct bh_endpoint_value *endpoint = endpoint_of(skb->ifindex);
-	__u32 bound = endpoint ? endpoint->identity : BH_IDENTITY_UNKNOWN;
+/* An ICMP error about a flow conntrack knows, sent by that flow's peer or by
+ * something that is not a workload (the node, a router): related. */
+static __always_inline int is_related_error(const struct packet *pkt, __u64 now_ns)
+{
+	const struct embedded_tuple *inner = &pkt->embedded;
 
-	if (hook == BH_HOOK_FROM_ENDPOINT && endpoint &&
-	    !is_endpoint_address(endpoint, pkt.saddr_be)) {
-		stat_inc(BH_STAT_DROPPED_SPOOFED);
-		return TC_ACT_SHOT;
+	if (!pkt->icmp_error || !inner->valid || !addr_equal(&pkt->daddr, &inner->saddr))
+		return 0;
+	struct bh_ct_key key;
+	int end = ct_key_of_tuple(&key, &inner->saddr, &inner->daddr, inner->sport_be,
+				  inner->dport_be, inner->proto);
+	struct ct_lookup ct = ct_lookup(&key, end, now_ns);
+
+	if (!ct.entry)
+		return 0;
+	return addr_equal(&pkt->saddr, &inner->daddr) ||
+	       identity_of(&pkt->saddr) < BH_IDENTITY_FIRST_WORKLOAD;
+}
+
+static __always_inline int handle_packet(struct __sk_buff *skb, const enum bh_hook hook)
+{
+	const enum bh_hook other = hook == BH_HOOK_FROM_ENDPOINT ? BH_HOOK_TO_ENDPOINT
+								 : BH_HOOK_FROM_ENDPOINT;
+	/* Read once, here: the compiler must not keep a pointer into the
+	 * context (the verifier refuses a modified context pointer). */
+	__u32 ifindex = READ_ONCE(skb->ifindex);
+	struct packet pkt = {};
+	enum parse_result parsed = parse_skb_pulling(skb, &pkt);
+
+	if (parsed == PARSE_LINK) {
+		stat_inc(BH_STAT_PASSED_LINK);
+		return TC_ACT_OK;
+	}
+	__u64 now_ns = bpf_ktime_get_coarse_ns();
+	struct bh_endpoint_value *endpoint;
+	__u32 own = 0;
+
+	if (parsed != PARSE_OK) {
+		endpoint = endpoint_of(ifindex);
+		own = endpoint ? endpoint->identity : 0;
+		return verdict_without_policy(ifindex, &pkt, hook, own,
+					      parsed == PARSE_MALFORMED ? BH_REASON_MALFORMED
+									: BH_REASON_UNPARSEABLE,
+					      now_ns);
 	}
 
-	struct bh_ct_key key = ct_key_of(&pkt);
-	struct bh_ct_entry *flow = bpf_map_lookup_elem(&bh_conntrack, &key);
+	__u32 epoch = current_epoch();
+	int followed = 0;
 
-	/* A reply is a packet whose reversed tuple was let through at the other
-	 * kind of hook. Checked even when this tuple has an entry of its own:
-	 * after conntrack was lost, the server may have spoken first (and been
-	 * dropped) before the client re-established the flow. */
-	if (!flow || !(flow->flags & BH_CT_PASSED(hook))) {
-		struct bh_ct_key reply_key = ct_key_reversed(&key);
-		struct bh_ct_entry *reply_of = bpf_map_lookup_elem(&bh_conntrack, &reply_key);
+	if (pkt.frag == FRAG_LATER)
+		followed = frag_follow(&pkt, now_ns);
 
-		if (reply_of && (reply_of->flags & BH_CT_REPLY_NEEDS(hook))) {
-			reply_of->last_seen_ns = now_ns;
-			stat_inc(BH_STAT_REPLY);
+	/* Fast paths: what this hook (or, for a reply, the other kind of hook)
+	 * already let through on this interface under the current epoch. */
+	struct bh_ct_key key;
+	int source_end = ct_key_of(&key, &pkt);
+	struct ct_lookup ct = {};
+
+	if (pkt.frag != FRAG_LATER || followed)
+		ct = ct_lookup(&key, source_end, now_ns);
+	struct bh_ct_entry *entry = ct.entry;
+
+	if (entry && ct.from_opener && ct_is_reopen(entry, &pkt)) {
+		bpf_map_delete_elem(ct.confirmed ? (void *)&bh_ct : (void *)&bh_ct_new, &key);
+		entry = ct.entry = NULL;
+	}
+	if (entry) {
+		enum bh_hook by = ct.from_opener ? hook : other;
+
+		if (READ_ONCE(entry->passed_epoch[by]) == epoch &&
+		    READ_ONCE(entry->passed_ifindex[by]) == ifindex) {
+			ct_on_packet(&key, &ct, &pkt, now_ns);
+			frag_record(&pkt, now_ns);
+			if (pkt.frag == FRAG_LATER)
+				stat_inc(BH_STAT_FRAGMENT_FOLLOWED);
+			else if (!ct.from_opener)
+				stat_inc(BH_STAT_REPLY);
+			else
+				count_verdict(READ_ONCE(entry->passed_verdict[hook]));
 			return TC_ACT_OK;
 		}
 	}
 
-	/* Establishing direction: decide on every packet, not just the first.
-	 * The own side is the bound workload (checked above for from_endpoint),
-	 * else whoever the ipcache says; the peer is whoever the ipcache says. */
-	if (hook == BH_HOOK_FROM_ENDPOINT) {
-		info.src_identity = bound ? bound : identity_of(pkt.saddr_be);
-		info.dst_identity = identity_of(pkt.daddr_be);
-		info.mode = mode_of(info.src_identity);
-	} else {
-		info.src_identity = identity_of(pkt.saddr_be);
-		info.dst_identity = bound ? bound : identity_of(pkt.daddr_be);
-		info.mode = mode_of(info.dst_identity);
-	}
-	info.segment_id = segment_of(info.src_identity, info.dst_identity, &pkt);
-	info.verdict = verdict_for(info.segment_id, info.mode);
-	count_verdict(info.verdict);
+	/* The interface: its workload, and whether this packet may claim it. */
+	endpoint = endpoint_of(ifindex);
+	own = endpoint ? endpoint->identity : 0;
+	if (hook == BH_HOOK_FROM_ENDPOINT && endpoint && identity_of(&pkt.saddr) != own)
+		return verdict_without_policy(ifindex, &pkt, hook, own, BH_REASON_SPOOFED, now_ns);
+	if (!endpoint && bh_cfg.fail_closed)
+		return verdict_without_policy(ifindex, &pkt, hook, 0, BH_REASON_UNBOUND, now_ns);
+	if (pkt.frag == FRAG_LATER && !followed)
+		return verdict_without_policy(ifindex, &pkt, hook, own ? own : identity_of(
+				hook == BH_HOOK_FROM_ENDPOINT ? &pkt.saddr : &pkt.daddr),
+					      BH_REASON_FRAGMENT, now_ns);
 
-	if (!flow)
-		flow = ct_create(&key, now_ns);
-	if (flow) {
-		enum bh_report_level level = report_level_of(&info);
-		__u32 new_bits = BH_CT_REPORTED(level);
+	/* A reply whose request was let through here under an older epoch:
+	 * decide the request again (as the other kind of hook on this
+	 * interface would), so a revoked segment takes its replies with it. */
+	if (entry && !ct.from_opener && READ_ONCE(entry->passed_epoch[other]) &&
+	    READ_ONCE(entry->passed_ifindex[other]) == ifindex) {
+		struct decision request;
 
-		if (info.verdict != BH_VERDICT_DROPPED)
-			new_bits |= BH_CT_PASSED(hook);
-		else if (READ_ONCE(flow->flags) & BH_CT_PASSED(hook))
-			/* Dropped here now (a revoked segment): no reply path. */
-			__sync_fetch_and_and(&flow->flags, ~BH_CT_PASSED(hook));
-		flow->last_seen_ns = now_ns;
-		/* Established flows already carry their bits: skip the locked op. */
-		if ((READ_ONCE(flow->flags) & new_bits) != new_bits) {
-			__u32 old_bits = __sync_fetch_and_or(&flow->flags, new_bits);
-
-			if (!(old_bits & BH_CT_REPORTED_AT_LEAST(level)))
-				emit_flow_event(skb, &pkt, &info, now_ns);
+		decide(&request, other, own, &pkt.daddr, &pkt.saddr, pkt.proto,
+		       entry->policy_port_be);
+		if (request.verdict != BH_VERDICT_DROPPED) {
+			WRITE_ONCE(entry->passed_epoch[other], epoch);
+			WRITE_ONCE(entry->passed_verdict[other], request.verdict);
+			ct_on_packet(&key, &ct, &pkt, now_ns);
+			frag_record(&pkt, now_ns);
+			stat_inc(BH_STAT_REPLY);
+			return TC_ACT_OK;
 		}
-	} else {
-		emit_flow_event(skb, &pkt, &info, now_ns); /* untracked: report every packet */
+		WRITE_ONCE(entry->passed_epoch[other], 0);
 	}
 
-	return info.verdict == BH_VERDICT_DROPPED ? TC_ACT_SHOT : TC_ACT_OK;
+	if (is_related_error(&pkt, now_ns)) {
+		stat_inc(BH_STAT_RELATED);
+		return TC_ACT_OK;
+	}
+
+	/* The establishing direction of a flow, decided on every packet that
+	 * no fast path took. */
+	struct decision d;
+
+	decide(&d, hook, own, &pkt.saddr, &pkt.daddr, pkt.proto, pkt.policy_port_be);
+	count_verdict(d.verdict);
+	if (d.verdict == BH_VERDICT_DROPPED) {
+		if (entry && ct.from_opener)
+			WRITE_ONCE(entry->passed_epoch[hook], 0); /* revoked: no reply path */
+		report_drop(ifindex, &pkt, &d, now_ns);
+		return TC_ACT_SHOT;
+	}
+
+	if (entry && !ct.from_opener) {
+		/* The other end opens a flow of its own on the same tuple. */
+		bpf_map_delete_elem(ct.confirmed ? (void *)&bh_ct : (void *)&bh_ct_new, &key);
+		entry = NULL;
+	}
+	if (!entry) {
+		entry = ct_create(&key, source_end, &pkt, now_ns);
+		ct.entry = entry;
+		ct.confirmed = 0;
+		ct.from_opener = 1;
+	}
+	if (entry) {
+		WRITE_ONCE(entry->passed_ifindex[hook], ifindex);
+		WRITE_ONCE(entry->passed_verdict[hook], d.verdict);
+		WRITE_ONCE(entry->passed_epoch[hook], epoch);
+		if (d.segment_id)
+			WRITE_ONCE(entry->segment_id, d.segment_id);
+		ct_on_packet(&key, &ct, &pkt, now_ns);
+	}
+	frag_record(&pkt, now_ns);
+	report_pass(ifindex, &pkt, &d, entry, now_ns);
+	return TC_ACT_OK;
 }
 
 SEC("tc")

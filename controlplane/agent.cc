@@ -1,7 +1,11 @@
 #include "controlplane/agent.h"
 
+#include <net/if.h>
+
 #include <boost/asio/post.hpp>
+#include <cstring>
 #include <filesystem>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -52,9 +56,10 @@ absl::Status Agent::Start() {
   BH_RETURN_IF_ERROR(LoadState());
 
   BH_ASSIGN_OR_RETURN(datapath_, Datapath::Load({.pin_dir = options_.pin_dir,
-                                                 .keep_pinned = options_.keep_pinned}));
+                                                 .keep_pinned = options_.keep_pinned,
+                                                 .sizes = options_.map_sizes,
+                                                 .config = options_.datapath_config}));
   // Pinned maps may hold an earlier run's entries: make each exactly ours.
-  BH_RETURN_IF_ERROR(Compiler::InstallIdentities(identities_, datapath_->ipcache()));
   BH_RETURN_IF_ERROR(ReconcileModes());
   BH_RETURN_IF_ERROR(compiler_.Adopt(datapath_->policy()));
   policy_dirty_ = true;
@@ -66,14 +71,27 @@ absl::Status Agent::Start() {
   events_->Start();
 
   BH_ASSIGN_OR_RETURN(
-      netlink_,
-      NetlinkWatcher::Create(io_, options_.interface_pattern,
-                             {.link_added = [this](const Link& l) { OnLinkAdded(l); },
-                              .link_removed = [this](const Link& l) { OnLinkRemoved(l); },
-                              .route_added = [this](const Route& r) { OnRouteAdded(r); },
-                              .route_removed = [this](const Route& r) { OnRouteRemoved(r); }}));
-  BH_RETURN_IF_ERROR(netlink_->Start());  // lists links and routes: attaches and binds
+      netlink_, NetlinkWatcher::Create(
+                    io_, options_.interface_pattern,
+                    {.link_added = [this](const Link& l) { OnLinkAdded(l); },
+                     .link_removed = [this](const Link& l) { OnLinkRemoved(l); },
+                     .route_added = [this](const Route& r) { OnRouteAdded(r); },
+                     .route_removed = [this](const Route& r) { OnRouteRemoved(r); },
+                     .address_added = [this](const LocalAddress& a) { OnAddressAdded(a); },
+                     .address_removed = [this](const LocalAddress& a) { OnAddressRemoved(a); }}));
+  // Lists links, routes and addresses: attaches, binds, collects the node's
+  // addresses; then the ipcache is made exactly the workloads' and node's.
+  BH_RETURN_IF_ERROR(netlink_->Start());
+  listing_ = false;
+  BH_RETURN_IF_ERROR(InstallIdentities());
   BH_RETURN_IF_ERROR(RemoveStaleEndpoints());
+  for (const std::string& uplink : options_.uplinks) {
+    int ifindex = static_cast<int>(if_nametoindex(uplink.c_str()));
+    if (ifindex == 0) return ErrnoError(errno, absl::StrCat("uplink interface ", uplink));
+    BH_RETURN_IF_ERROR(datapath_->AttachUplink(ifindex, uplink));
+    LogInfo(absl::StrCat("XDP uplink program attached to ", uplink));
+  }
+  BH_RETURN_IF_ERROR(datapath_->BumpEpoch());
 
   BH_ASSIGN_OR_RETURN(api_, ApiServer::Create(io_, options_.socket_path,
                                               [this](const auto& r) { return Handle(r); }));
@@ -95,41 +113,86 @@ void Agent::OnLinkAdded(const Link& link) {
 }
 
 void Agent::OnLinkRemoved(const Link& link) {
-  if (bound_.erase(link.ifindex)) (void)datapath_->endpoints().Delete(link.ifindex);
+  if (bound_.erase(link.ifindex)) {
+    (void)datapath_->endpoints().Delete(link.ifindex);
+    BumpEpoch();
+  }
   if (!datapath_->IsAttached(link.ifindex)) return;
   (void)datapath_->Detach(link.ifindex);
   LogInfo(absl::StrCat("interface ", link.name, " is gone"));
 }
 
-// A /32 route to a workload's address names the interface the workload is
-// behind: bind them, so its hooks judge packets as that workload's.
+namespace {
+
+bool IsHostRoute(const Route& route) {
+  return route.prefix_len == (route.family == AF_INET ? 32 : 128);
+}
+
+bh_addr AddressOf(const std::array<std::uint8_t, 16>& bytes) {
+  bh_addr addr;
+  std::memcpy(&addr, bytes.data(), sizeof(addr));
+  return addr;
+}
+
+}  // namespace
+
+void Agent::BumpEpoch() {
+  if (absl::Status status = datapath_->BumpEpoch(); !status.ok()) LogError(status.message());
+}
+
+absl::Status Agent::InstallIdentities() {
+  std::set<bh_addr> host;
+  for (const auto& [addr, count] : host_addresses_) host.insert(addr);
+  BH_RETURN_IF_ERROR(Compiler::InstallIdentities(identities_, host, datapath_->ipcache()));
+  return datapath_->BumpEpoch();
+}
+
+// The node's own addresses are the `host` identity: its probes into pods,
+// and pods' calls to node-local agents, are flows of a segment like any.
+void Agent::OnAddressAdded(const LocalAddress& address) {
+  if (host_addresses_[AddressOf(address.addr)]++ > 0 || listing_) return;
+  if (absl::Status status = InstallIdentities(); !status.ok()) LogError(status.message());
+}
+
+void Agent::OnAddressRemoved(const LocalAddress& address) {
+  auto it = host_addresses_.find(AddressOf(address.addr));
+  if (it == host_addresses_.end() || --it->second > 0) return;
+  host_addresses_.erase(it);
+  if (listing_) return;
+  if (absl::Status status = InstallIdentities(); !status.ok()) LogError(status.message());
+}
+
+// A host route (/32, /128) to a workload's address names the interface the
+// workload is behind: bind them, so its hooks judge packets as that
+// workload's.
 void Agent::OnRouteAdded(const Route& route) {
-  auto identity = identities_.IdentityOfAddress(route.dst_be);
-  if (route.prefix_len != 32 || !identity) return;
+  auto identity = identities_.IdentityOfAddress(AddressOf(route.addr));
+  if (!IsHostRoute(route) || !identity) return;
   auto bound = bound_.find(route.ifindex);
   if (bound != bound_.end() && bound->second == *identity) return;
   if (bound != bound_.end())
     LogWarning(absl::StrCat("ifindex ", route.ifindex, " routes addresses of both ",
                             identities_.NameOf(bound->second), " and ",
                             identities_.NameOf(*identity), "; binding it to the latter"));
-  if (absl::Status status = datapath_->endpoints().Update(
-          route.ifindex, {.identity = *identity, .addr_be = route.dst_be});
+  if (absl::Status status = datapath_->endpoints().Update(route.ifindex, {.identity = *identity});
       !status.ok()) {
     LogError(status.message());
     return;
   }
   bound_[route.ifindex] = *identity;
+  BumpEpoch();
   LogInfo(absl::StrCat("bound ", datapath_->InterfaceName(route.ifindex), " to ",
                        identities_.NameOf(*identity)));
 }
 
 void Agent::OnRouteRemoved(const Route& route) {
-  auto identity = identities_.IdentityOfAddress(route.dst_be);
-  if (route.prefix_len != 32 || !identity) return;
+  auto identity = identities_.IdentityOfAddress(AddressOf(route.addr));
+  if (!IsHostRoute(route) || !identity) return;
   auto bound = bound_.find(route.ifindex);
   if (bound == bound_.end() || bound->second != *identity) return;
   bound_.erase(bound);
   (void)datapath_->endpoints().Delete(route.ifindex);
+  BumpEpoch();
 }
 
 absl::Status Agent::ReconcileModes() {
@@ -188,7 +251,9 @@ absl::Status Agent::CompileAndPersist() {
     CompiledPolicy compiled = Compiler::Compile(store_.Snapshot(), identities_);
     for (const std::string& segment : compiled.unresolved)
       LogWarning(absl::StrCat("segment ", segment, " names a workload not in the inventory"));
-    BH_RETURN_IF_ERROR(compiler_.Apply(compiled.entries, datapath_->policy()));
+    absl::Status applied = compiler_.Apply(compiled.entries, datapath_->policy());
+    BH_RETURN_IF_ERROR(datapath_->BumpEpoch());  // also after a partial apply
+    BH_RETURN_IF_ERROR(applied);
     policy_dirty_ = false;
   }
   return SaveState();
@@ -202,7 +267,7 @@ bh_mode Agent::ModeOf(std::uint32_t identity) const {
 absl::Status Agent::SetMode(std::uint32_t identity, bh_mode mode) {
   BH_RETURN_IF_ERROR(datapath_->modes().Update(identity, {.mode = static_cast<__u32>(mode)}));
   modes_[identity] = mode;
-  return absl::OkStatus();
+  return datapath_->BumpEpoch();
 }
 
 absl::Status Agent::LoadState() {
@@ -306,8 +371,10 @@ bulkhead::v1::FlowsResponse Agent::Flows(const bulkhead::v1::FlowsRequest& reque
 
 absl::StatusOr<bulkhead::v1::SetModeResponse> Agent::SetModes(
     const bulkhead::v1::SetModeRequest& request, const absl::Status& events_drained) {
-  if (request.mode() == bulkhead::v1::MODE_UNSPECIFIED)
-    return absl::InvalidArgumentError("mode must be learn, monitor or enforce");
+  if (request.mode() != bulkhead::v1::LEARN && request.mode() != bulkhead::v1::MONITOR &&
+      request.mode() != bulkhead::v1::ENFORCE)
+    return absl::InvalidArgumentError(absl::StrCat("mode ", static_cast<int>(request.mode()),
+                                                   " is not one of learn, monitor, enforce"));
   bh_mode mode = static_cast<bh_mode>(request.mode());
   std::vector<std::uint32_t> targets;
   if (request.all()) {

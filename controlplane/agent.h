@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -37,12 +38,15 @@ namespace bulkhead {
 struct AgentOptions {
   std::string inventory_path;
   std::string interface_pattern = "lxc*";
+  std::vector<std::string> uplinks;  // interfaces for the XDP uplink program
   std::string socket_path = "/run/bulkhead/bulkhead.sock";
   std::string pin_dir = "/sys/fs/bpf/bulkhead";
   bool keep_pinned = false;
   std::string state_dir = "/var/lib/bulkhead";  // empty: nothing persisted
   bh_mode default_mode = BH_MODE_LEARN;
   std::size_t flow_history = 10000;  // flows kept for `bulkhead flows`
+  MapSizes map_sizes;
+  bh_config datapath_config = DefaultDatapathConfig();
 };
 
 class Agent {
@@ -67,6 +71,10 @@ class Agent {
   void OnLinkRemoved(const Link& link);
   void OnRouteAdded(const Route& route);
   void OnRouteRemoved(const Route& route);
+  void OnAddressAdded(const LocalAddress& address);
+  void OnAddressRemoved(const LocalAddress& address);
+  absl::Status InstallIdentities();
+  void BumpEpoch();
   absl::Status ReconcileModes();
   absl::Status RemoveStaleEndpoints();
   void ScheduleCompile();
@@ -96,6 +104,9 @@ class Agent {
   bool compile_scheduled_ = false;
   bool policy_dirty_ = false;           // learned segments not yet in the policy map
   std::map<int, std::uint32_t> bound_;  // ifindex -> identity
+  // The node's own addresses (the `host` identity), counted per interface.
+  std::map<bh_addr, int> host_addresses_;
+  bool listing_ = true;  // netlink's first listing: collect, install once after
 
   std::unique_ptr<Datapath> datapath_;
   std::unique_ptr<EventReader> events_;

@@ -40,9 +40,46 @@ int main(int argc, char** argv) {
   app.add_option("--flow-history", options.flow_history, "flows kept for `bulkhead flows`")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--uplink", options.uplinks,
+                 "attach the XDP uplink program to this interface (traffic from other nodes:\n"
+                 "flows into enforcing workloads that no segment admits are dropped there);\n"
+                 "may be given more than once");
+
+  bool allow_host = true;
+  bool fail_closed = false;
+  app.add_option("--allow-host-to-workloads", allow_host,
+                 "let the node (the `host` identity) open flows into every workload, so\n"
+                 "kubelet's probes and node-local agents work in enforce without a segment")
+      ->capture_default_str();
+  app.add_flag("--fail-closed", fail_closed,
+               "drop all traffic of an attached interface until it is bound to a workload\n"
+               "(default: judge it by the addresses its packets carry)");
+
+  bulkhead::MapSizes& sizes = options.map_sizes;
+  auto* maps = app.add_option_group("map sizes",
+                                    "entries per BPF map; memory is roughly entries x the bytes "
+                                    "given, allocated at start");
+  maps->add_option("--conntrack-max", sizes.conntrack, "confirmed flows (~140 B each)")
+      ->check(CLI::Range(1024u, 1u << 26))
+      ->capture_default_str();
+  maps->add_option("--conntrack-new-max", sizes.conntrack_new,
+                   "flows let through but not answered yet (~140 B each)")
+      ->check(CLI::Range(1024u, 1u << 26))
+      ->capture_default_str();
+  maps->add_option("--policy-max", sizes.policy, "segment entries (~70 B each)")
+      ->check(CLI::Range(1024u, 1u << 26))
+      ->capture_default_str();
+  maps->add_option("--ipcache-max", sizes.ipcache, "workload and node addresses (~80 B each)")
+      ->check(CLI::Range(1024u, 1u << 26))
+      ->capture_default_str();
+  maps->add_option("--identities-max", sizes.identities, "workloads with a mode (~60 B each)")
+      ->check(CLI::Range(1024u, 1u << 26))
+      ->capture_default_str();
   app.set_version_flag("--version", BULKHEAD_VERSION);
   CLI11_PARSE(app, argc, argv);
   options.default_mode = *bulkhead::ParseMode(mode);
+  options.datapath_config.allow_host_to_workloads = allow_host ? 1 : 0;
+  options.datapath_config.fail_closed = fail_closed ? 1 : 0;
 
   boost::asio::io_context io;
   auto agent = bulkhead::Agent::Create(io, options);

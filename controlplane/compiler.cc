@@ -71,18 +71,23 @@ absl::Status Compiler::Adopt(const TypedMap<bh_policy_key, bh_policy_value>& map
 }
 
 absl::Status Compiler::InstallIdentities(const IdentityTable& identities,
-                                         TypedMap<bh_ipcache_key, bh_ipcache_value>& ipcache) {
-  // Add (or renumber) first, then remove what a pinned map kept from an
-  // earlier run, so no current address is ever missing.
-  for (const auto& [addr_be, identity] : identities.addresses())
-    BH_RETURN_IF_ERROR(ipcache.Update(Ipv4IpcacheKey(addr_be), {.identity = identity}));
-  return ipcache.DeleteIf([&](const bh_ipcache_key& key, const bh_ipcache_value&) {
-    // Ours are exactly the IPv4 /32 keys of the inventory's addresses.
-    std::uint32_t addr_be;
-    std::memcpy(&addr_be, key.addr, sizeof(addr_be));
-    const bh_ipcache_key ours = Ipv4IpcacheKey(addr_be);
-    return std::memcmp(&key, &ours, sizeof(key)) != 0 || !identities.addresses().contains(addr_be);
-  });
+                                         const std::set<bh_addr>& host_addresses,
+                                         TypedMap<bh_addr, bh_ipcache_value>& ipcache) {
+  std::map<bh_addr, std::uint32_t> wanted = identities.addresses();
+  // A workload's address is the workload's, even if the node has it too.
+  for (const bh_addr& addr : host_addresses) wanted.emplace(addr, BH_IDENTITY_HOST);
+  std::map<bh_addr, std::uint32_t> installed;
+  BH_RETURN_IF_ERROR(ipcache.ForEach([&](const bh_addr& addr, const bh_ipcache_value& value) {
+    installed[addr] = value.identity;
+  }));
+  for (const auto& [addr, identity] : wanted) {
+    auto it = installed.find(addr);
+    if (it != installed.end() && it->second == identity) continue;
+    BH_RETURN_IF_ERROR(ipcache.Update(addr, {.identity = identity}));
+  }
+  for (const auto& [addr, identity] : installed)
+    if (!wanted.contains(addr)) BH_RETURN_IF_ERROR(ipcache.Delete(addr));
+  return absl::OkStatus();
 }
 
 }  // namespace bulkhead

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -49,10 +50,12 @@ class Compiler {
   // installed, so the next Apply removes whatever is not wanted any more.
   absl::Status Adopt(const TypedMap<bh_policy_key, bh_policy_value>& map);
 
-  // Makes the ipcache hold exactly the workloads' addresses (add first, then
-  // remove entries left from an earlier run).
+  // Makes the ipcache hold exactly the workloads' addresses and the node's
+  // own (as `host`): add first, then remove entries left from an earlier run
+  // or for addresses that went away.
   static absl::Status InstallIdentities(const IdentityTable& identities,
-                                        TypedMap<bh_ipcache_key, bh_ipcache_value>& ipcache);
+                                        const std::set<bh_addr>& host_addresses,
+                                        TypedMap<bh_addr, bh_ipcache_value>& ipcache);
 
  private:
   PolicyEntries installed_;

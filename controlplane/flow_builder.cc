@@ -15,13 +15,11 @@ std::int64_t ClockNanos(clockid_t clock) {
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-void FillEndpoint(bulkhead::v1::Endpoint* endpoint, std::uint32_t identity, std::uint32_t addr_be,
+void FillEndpoint(bulkhead::v1::Endpoint* endpoint, std::uint32_t identity, const bh_addr& addr,
                   std::uint16_t port_be, const IdentityTable& identities) {
-  char ip[INET_ADDRSTRLEN];
-  inet_ntop(AF_INET, &addr_be, ip, sizeof(ip));
   endpoint->set_identity(identity);
   endpoint->set_workload(identities.NameOf(identity));
-  endpoint->set_ip(ip);
+  endpoint->set_ip(FormatAddress(addr));
   endpoint->set_port(ntohs(port_be));
 }
 
@@ -48,16 +46,35 @@ bulkhead::v1::Flow FlowFromEvent(const bh_flow_event& event, const IdentityTable
   bulkhead::v1::Flow flow;
   *flow.mutable_time() = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
       clock.ToUnixNanos(event.timestamp_ns));
-  FillEndpoint(flow.mutable_source(), event.src_identity, event.saddr_be, event.sport_be,
-               identities);
-  FillEndpoint(flow.mutable_destination(), event.dst_identity, event.daddr_be, event.dport_be,
-               identities);
+  const bool icmp = event.proto == IPPROTO_ICMP || event.proto == IPPROTO_ICMPV6;
+  FillEndpoint(flow.mutable_source(), event.src_identity, event.saddr, event.sport_be, identities);
+  // ICMP has no destination port: the event carries the type there.
+  FillEndpoint(flow.mutable_destination(), event.dst_identity, event.daddr,
+               icmp ? 0 : event.dport_be, identities);
   flow.set_protocol(ProtocolToProto(event.proto));
   flow.set_verdict(VerdictToProto(event.verdict));
   // bh_mode and the proto Mode share their numbers (0 = unmanaged/unspecified).
   flow.set_mode(static_cast<bulkhead::v1::Mode>(event.mode));
-  flow.set_hook(event.hook == BH_HOOK_FROM_ENDPOINT ? bulkhead::v1::FROM_ENDPOINT
-                                                    : bulkhead::v1::TO_ENDPOINT);
+  switch (event.hook) {
+    case BH_HOOK_FROM_ENDPOINT:
+      flow.set_hook(bulkhead::v1::FROM_ENDPOINT);
+      break;
+    case BH_HOOK_TO_ENDPOINT:
+      flow.set_hook(bulkhead::v1::TO_ENDPOINT);
+      break;
+    default:
+      flow.set_hook(bulkhead::v1::FROM_UPLINK);
+      break;
+  }
+  // bh_reason and the proto Reason share their numbers.
+  if (event.verdict != BH_VERDICT_FORWARDED)
+    flow.set_reason(static_cast<bulkhead::v1::Reason>(event.reason));
+  flow.set_ipv6(event.flags & BH_FLOW_IPV6);
+  flow.set_fragment(event.flags & BH_FLOW_FRAGMENT);
+  if (icmp) {
+    flow.set_icmp_type(event.icmp_type);
+    flow.set_icmp_code(event.icmp_code);
+  }
   flow.set_interface(interface);
   flow.set_segment_id(event.segment_id);
   flow.set_tcp_syn(event.flags & BH_FLOW_TCP_SYN);

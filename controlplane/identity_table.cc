@@ -17,6 +17,18 @@ absl::Status EntryError(std::size_t index, absl::string_view message) {
   return absl::InvalidArgumentError(absl::StrCat("inventory workloads[", index, "]: ", message));
 }
 
+constexpr const char* kWorkloadKeys[] = {"namespace", "name", "labels", "addresses", "mode"};
+
+// Names end up in logs, flow records and Kubernetes objects: printable only.
+absl::Status CheckPrintable(std::size_t index, absl::string_view field, absl::string_view value) {
+  for (char c : value) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f)
+      return EntryError(index, absl::StrCat("\"", field, "\" contains a control character"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<bh_mode> ParseMode(absl::string_view name) {
@@ -56,6 +68,14 @@ absl::StatusOr<std::vector<Workload>> ParseInventory(absl::string_view yaml) {
     const YAML::Node& entry = list[i];
     if (!entry.IsMap()) return EntryError(i, "expected a mapping");
     Workload w;
+    for (const auto& key : entry) {
+      const std::string& k = key.first.Scalar();
+      if (std::find(std::begin(kWorkloadKeys), std::end(kWorkloadKeys), k) ==
+          std::end(kWorkloadKeys))
+        return EntryError(i,
+                          absl::StrCat("unknown key \"", k,
+                                       "\" (expected namespace, name, labels, addresses, mode)"));
+    }
     try {
       for (const char* field : {"namespace", "name"}) {
         if (!entry[field] || !entry[field].IsScalar() || entry[field].Scalar().empty())
@@ -73,11 +93,22 @@ absl::StatusOr<std::vector<Workload>> ParseInventory(absl::string_view yaml) {
     } catch (const YAML::Exception& e) {
       return EntryError(i, e.what());
     }
+    for (auto [field, value] :
+         {std::pair<const char*, const std::string&>{"namespace", w.ns}, {"name", w.name}})
+      if (absl::Status s = CheckPrintable(i, field, value); !s.ok()) return s;
+    if (w.ns.find('/') != std::string::npos || w.name.find('/') != std::string::npos)
+      return EntryError(i, "\"namespace\" and \"name\" cannot contain '/'");
+    for (const auto& [key, value] : w.labels) {
+      if (absl::Status s = CheckPrintable(i, "labels", key); !s.ok()) return s;
+      if (absl::Status s = CheckPrintable(i, "labels", value); !s.ok()) return s;
+    }
     for (const std::string& address : w.addresses) {
-      in_addr parsed;
-      if (inet_pton(AF_INET, address.c_str(), &parsed) != 1)
-        return EntryError(i, absl::StrCat("address \"", address,
-                                          "\" is not an IPv4 address (IPv6 is not supported yet)"));
+      auto parsed = ParseAddress(address);
+      if (!parsed.ok())
+        return EntryError(i, absl::StrCat("addresses: ", parsed.status().message()));
+      if (std::string why = NonUnicastReason(*parsed); !why.empty())
+        return EntryError(
+            i, absl::StrCat("addresses: ", address, " is ", why, ", not a workload's address"));
     }
     workloads.push_back(std::move(w));
   }
@@ -106,11 +137,11 @@ absl::StatusOr<IdentityTable> IdentityTable::Build(std::vector<Workload> workloa
     if (table.by_name_.contains(id))
       return absl::InvalidArgumentError(absl::StrCat("workload ", id, " is listed twice"));
     for (const std::string& address : w.addresses) {
-      in_addr addr{};
-      if (inet_pton(AF_INET, address.c_str(), &addr) != 1)
+      auto addr = ParseAddress(address);
+      if (!addr.ok())
         return absl::InvalidArgumentError(
-            absl::StrCat("workload ", id, ": address \"", address, "\" is not an IPv4 address"));
-      auto [it, inserted] = table.by_address_.emplace(addr.s_addr, next);
+            absl::StrCat("workload ", id, ": ", addr.status().message()));
+      auto [it, inserted] = table.by_address_.emplace(*addr, next);
       if (!inserted)
         return absl::InvalidArgumentError(absl::StrCat("address ", address, " belongs to both ",
                                                        table.by_identity_.at(it->second).id(),
@@ -124,13 +155,14 @@ absl::StatusOr<IdentityTable> IdentityTable::Build(std::vector<Workload> workloa
 }
 
 std::optional<std::uint32_t> IdentityTable::IdentityOf(absl::string_view workload_id) const {
+  if (workload_id == "host") return BH_IDENTITY_HOST;
   auto it = by_name_.find(workload_id);
   if (it == by_name_.end()) return std::nullopt;
   return it->second;
 }
 
-std::optional<std::uint32_t> IdentityTable::IdentityOfAddress(std::uint32_t addr_be) const {
-  auto it = by_address_.find(addr_be);
+std::optional<std::uint32_t> IdentityTable::IdentityOfAddress(const bh_addr& addr) const {
+  auto it = by_address_.find(addr);
   if (it == by_address_.end()) return std::nullopt;
   return it->second;
 }

@@ -6,8 +6,12 @@
 //     - namespace: shop
 //       name: frontend
 //       labels: {app: frontend}
-//       addresses: [10.244.1.10]
+//       addresses: [10.244.1.10, "fd00:244::10"]   # IPv4 and/or IPv6
 //       mode: learn            # optional; the agent's --mode otherwise
+//
+// Strict: an unknown key, an address that cannot be a workload's (loopback,
+// multicast, broadcast, unspecified, link-local...), a control character in
+// a name are errors naming the entry and the field.
 //
 // Identities are given in sorted "namespace/name" order starting at
 // BH_IDENTITY_FIRST_WORKLOAD. They are internal to one agent run: policy is
@@ -31,7 +35,7 @@ struct Workload {
   std::string ns;
   std::string name;
   std::map<std::string, std::string> labels;
-  std::vector<std::string> addresses;  // IPv4, dotted quad
+  std::vector<std::string> addresses;  // IPv4 or IPv6, as written
   std::optional<bh_mode> mode;         // from the inventory, if given
 
   std::string id() const { return ns + "/" + name; }
@@ -47,25 +51,26 @@ const char* ModeName(bh_mode mode);
 
 class IdentityTable {
  public:
-  // Fails on a duplicate workload, an address that is not IPv4, or an
-  // address claimed twice.
+  // Fails on a duplicate workload, an address that is not an IP address, or
+  // an address claimed twice.
   static absl::StatusOr<IdentityTable> Build(std::vector<Workload> workloads);
 
+  // A workload's identity by "namespace/name"; "host" is BH_IDENTITY_HOST.
   std::optional<std::uint32_t> IdentityOf(absl::string_view workload_id) const;
-  // The workload owning an IPv4 address (network byte order), if any.
-  std::optional<std::uint32_t> IdentityOfAddress(std::uint32_t addr_be) const;
+  // The workload owning an address, if any.
+  std::optional<std::uint32_t> IdentityOfAddress(const bh_addr& addr) const;
   const Workload* WorkloadOf(std::uint32_t identity) const;
   // "namespace/name", or "world", "host", "unknown" for reserved identities.
   std::string NameOf(std::uint32_t identity) const;
 
   // identity -> workload, in identity order.
   const std::map<std::uint32_t, Workload>& workloads() const { return by_identity_; }
-  // Every workload address (IPv4, network byte order) -> its identity.
-  const std::map<std::uint32_t, std::uint32_t>& addresses() const { return by_address_; }
+  // Every workload address -> its identity.
+  const std::map<bh_addr, std::uint32_t>& addresses() const { return by_address_; }
 
  private:
   std::map<std::uint32_t, Workload> by_identity_;
-  std::map<std::uint32_t, std::uint32_t> by_address_;
+  std::map<bh_addr, std::uint32_t> by_address_;
   std::map<std::string, std::uint32_t, std::less<>> by_name_;
 };
 

@@ -13,23 +13,33 @@ std::string ToString(const SegmentKey& key) {
 }
 
 std::optional<SegmentKey> Learner::Observe(const bh_flow_event& event) {
-  if (event.verdict != BH_VERDICT_AUDIT) {
+  if (event.verdict != BH_VERDICT_AUDIT || event.reason != BH_REASON_POLICY) {
     ++counters_.not_learning;
     return std::nullopt;
   }
-  const Workload* from = identities_.WorkloadOf(event.src_identity);
-  const Workload* to = identities_.WorkloadOf(event.dst_identity);
-  if (!from || !to) {
+  // Peers: workloads and the node itself; the node has no mode of its own.
+  auto name_of = [&](std::uint32_t identity) -> std::optional<std::string> {
+    if (identity == BH_IDENTITY_HOST) return "host";
+    const Workload* w = identities_.WorkloadOf(identity);
+    if (!w) return std::nullopt;
+    return w->id();
+  };
+  auto learning = [&](std::uint32_t identity) {
+    return identity == BH_IDENTITY_HOST || mode_of_(identity) == BH_MODE_LEARN;
+  };
+  std::optional<std::string> from = name_of(event.src_identity);
+  std::optional<std::string> to = name_of(event.dst_identity);
+  if (!from || !to ||
+      (event.src_identity == BH_IDENTITY_HOST && event.dst_identity == BH_IDENTITY_HOST)) {
     ++counters_.external_peer;
     return std::nullopt;
   }
-  if (mode_of_(event.src_identity) != BH_MODE_LEARN ||
-      mode_of_(event.dst_identity) != BH_MODE_LEARN) {
+  if (!learning(event.src_identity) || !learning(event.dst_identity)) {
     ++counters_.not_learning;
     return std::nullopt;
   }
 
-  SegmentKey key{.from = from->id(), .to = to->id(), .proto = event.proto};
+  SegmentKey key{.from = *from, .to = *to, .proto = event.proto};
   switch (event.proto) {
     case IPPROTO_TCP:
       if (!(event.flags & BH_FLOW_TCP_SYN)) {
@@ -51,10 +61,13 @@ std::optional<SegmentKey> Learner::Observe(const bh_flow_event& event) {
       break;
     }
     case IPPROTO_ICMP:
+    case IPPROTO_ICMPV6:
+      // Echo requests only: replies and errors are answers, not openers.
       if (!(event.flags & BH_FLOW_ICMP_ECHO)) {
         ++counters_.untrusted_port;
         return std::nullopt;
       }
+      key.port = event.icmp_type;  // the segment admits echo, not every type
       break;
     default:
       break;  // no ports: port 0

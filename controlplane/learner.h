@@ -1,18 +1,22 @@
 // Turns flow events into segments while workloads are in learn mode.
 //
 // A flow teaches a segment only when all of these hold:
-//   - the datapath passed it without a segment (verdict AUDIT);
-//   - both ends are known workloads (world and host peers are not learned);
+//   - the datapath passed it without a segment (verdict AUDIT, reason
+//     POLICY: not an unparseable frame or an orphan fragment);
+//   - both ends are known workloads, or one is the node itself (`host`);
+//     `world` peers are not learned;
 //   - both workloads are in learn mode, so a peer that is still learning
-//     never opens a path into a workload that monitors or enforces;
+//     never opens a path into a workload that monitors or enforces (the
+//     node has no mode: only its workload peer must be learning);
 //   - its server port is trustworthy: the destination port of a TCP SYN
 //     (a flow first seen mid-stream could be the server's answer, and
 //     learning its destination would learn the client's ephemeral port); the
 //     destination port of the first UDP datagram, unless that datagram goes
 //     from a port below kEphemeralPortStart to one at or above it, or from a
 //     port below 1024 to one at or above it (it looks like a server's answer
-//     to a client seen first, whatever the node's port range); 0 for ICMP echo
-//     requests, the only ICMP learned (errors and replies never are).
+//     to a client seen first, whatever the node's port range); the type for
+//     ICMP and ICMPv6 echo requests (8, 128), the only ICMP learned (errors
+//     and replies never are), so such a segment admits echo and nothing else.
 // Flows that fail a check are counted by reason.
 //
 // Not thread-safe; lives on the agent's event loop.
@@ -31,7 +35,7 @@ namespace bulkhead {
 struct LearnerCounters {
   std::uint64_t learned = 0;         // events that taught a segment (new or seen)
   std::uint64_t not_learning = 0;    // forwarded, or an end not in learn mode
-  std::uint64_t external_peer = 0;   // an end is world, host or unknown
+  std::uint64_t external_peer = 0;   // an end is world or unknown
   std::uint64_t untrusted_port = 0;  // TCP without SYN, ICMP other than echo request
 };
 

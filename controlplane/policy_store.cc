@@ -59,7 +59,9 @@ void PolicyStore::Restore(const bulkhead::v1::Policy& policy) {
   segments_.clear();
   by_id_.clear();
   next_id_ = 1;
-  for (const auto& segment : policy.segments()) {
+  for (bulkhead::v1::Segment segment : policy.segments()) {
+    // State from before segments carried the ICMP type stored echo as 0.
+    if (segment.protocol() == bulkhead::v1::ICMP && segment.port() == 0) segment.set_port(8);
     bulkhead::v1::Segment& stored = segments_[KeyOf(segment)];
     stored = segment;
     by_id_[stored.id()] = &stored;

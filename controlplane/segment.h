@@ -11,7 +11,7 @@ struct SegmentKey {
   std::string from;  // "namespace/name"
   std::string to;
   std::uint8_t proto = 0;  // IPPROTO_*
-  std::uint16_t port = 0;  // server port; 0 for ICMP
+  std::uint16_t port = 0;  // server port; the type for ICMP and ICMPv6
 
   auto operator<=>(const SegmentKey&) const = default;
   bool operator==(const SegmentKey&) const = default;

@@ -4,20 +4,65 @@
 #include <netinet/in.h>
 
 #include <cstring>
+#include <string>
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
 
 namespace bulkhead {
-namespace {
 
-std::string Ipv4String(std::uint32_t addr_be) {
-  char buf[INET_ADDRSTRLEN];
-  inet_ntop(AF_INET, &addr_be, buf, sizeof(buf));
+absl::StatusOr<bh_addr> ParseAddress(absl::string_view text) {
+  std::string s(text);
+  bh_addr addr{};
+  in_addr v4{};
+  if (inet_pton(AF_INET, s.c_str(), &v4) == 1) return Ipv4Address(v4.s_addr);
+  if (inet_pton(AF_INET6, s.c_str(), &addr) == 1) return addr;
+  return absl::InvalidArgumentError(absl::StrCat("\"", text, "\" is not an IPv4 or IPv6 address"));
+}
+
+bh_addr Ipv4Address(std::uint32_t addr_be) {
+  bh_addr addr{};
+  addr.be32[2] = htonl(0x0000ffff);
+  addr.be32[3] = addr_be;
+  return addr;
+}
+
+bool IsIpv4(const bh_addr& addr) {
+  return addr.be32[0] == 0 && addr.be32[1] == 0 && addr.be32[2] == htonl(0x0000ffff);
+}
+
+std::string FormatAddress(const bh_addr& addr) {
+  char buf[INET6_ADDRSTRLEN];
+  if (IsIpv4(addr)) {
+    inet_ntop(AF_INET, &addr.be32[3], buf, sizeof(buf));
+  } else {
+    inet_ntop(AF_INET6, &addr, buf, sizeof(buf));
+  }
   return buf;
 }
 
-}  // namespace
+std::string NonUnicastReason(const bh_addr& addr) {
+  if (IsIpv4(addr)) {
+    std::uint32_t a = ntohl(addr.be32[3]);
+    if (a == 0) return "the unspecified address";
+    if ((a >> 24) == 0) return "in 0.0.0.0/8 (this network)";
+    if ((a >> 24) == 127) return "a loopback address";
+    if ((a >> 28) == 0xe) return "a multicast address";
+    if (a == 0xffffffff) return "the broadcast address";
+    if ((a >> 28) == 0xf) return "in 240.0.0.0/4 (reserved)";
+    if ((a >> 16) == 0xa9fe) return "a link-local address";
+    return "";
+  }
+  const auto* b = reinterpret_cast<const std::uint8_t*>(&addr);
+  static const bh_addr kZero{};
+  if (addr == kZero) return "the unspecified address";
+  bh_addr loopback{};
+  loopback.be32[3] = htonl(1);
+  if (addr == loopback) return "the loopback address";
+  if (b[0] == 0xff) return "a multicast address";
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return "a link-local address";
+  return "";
+}
 
 std::string ProtocolName(std::uint8_t proto) {
   switch (proto) {
@@ -27,16 +72,53 @@ std::string ProtocolName(std::uint8_t proto) {
       return "udp";
     case IPPROTO_ICMP:
       return "icmp";
+    case IPPROTO_ICMPV6:
+      return "icmpv6";
+    case IPPROTO_SCTP:
+      return "sctp";
     default:
       return absl::StrCat(proto);
   }
 }
 
-bh_ipcache_key Ipv4IpcacheKey(std::uint32_t addr_be, int prefix_len) {
-  bh_ipcache_key key{};
-  key.prefixlen = BH_IPCACHE_PREFIX_BITS + prefix_len;
-  key.family = AF_INET;
-  std::memcpy(key.addr, &addr_be, sizeof(addr_be));
+const char* ReasonName(std::uint8_t reason) {
+  switch (reason) {
+    case BH_REASON_NONE:
+      return "none";
+    case BH_REASON_POLICY:
+      return "policy";
+    case BH_REASON_SPOOFED:
+      return "spoofed";
+    case BH_REASON_MALFORMED:
+      return "malformed";
+    case BH_REASON_FRAGMENT:
+      return "fragment";
+    case BH_REASON_UNPARSEABLE:
+      return "unparseable";
+    case BH_REASON_UNBOUND:
+      return "unbound";
+    default:
+      return "unknown";
+  }
+}
+
+const char* HookName(std::uint8_t hook) {
+  switch (hook) {
+    case BH_HOOK_FROM_ENDPOINT:
+      return "from-endpoint";
+    case BH_HOOK_TO_ENDPOINT:
+      return "to-endpoint";
+    case BH_HOOK_FROM_UPLINK:
+      return "from-uplink";
+    default:
+      return "unknown";
+  }
+}
+
+bh_ipcache_lpm_key IpcachePrefix(const bh_addr& addr, int prefix_len) {
+  bh_ipcache_lpm_key key{};
+  key.prefixlen = IsIpv4(addr) ? 96 + prefix_len : prefix_len;
+  key.addr = addr;
   return key;
 }
 
@@ -55,16 +137,27 @@ std::string DescribeKey(const bh_policy_key& key) {
                       ntohs(key.dport_be));
 }
 
-std::string DescribeKey(const bh_ipcache_key& key) {
-  std::uint32_t addr_be;
-  std::memcpy(&addr_be, key.addr, sizeof(addr_be));
-  return absl::StrCat(Ipv4String(addr_be), "/", key.prefixlen - BH_IPCACHE_PREFIX_BITS);
+std::string DescribeKey(const bh_addr& key) { return FormatAddress(key); }
+
+std::string DescribeKey(const bh_ipcache_lpm_key& key) {
+  int bits = IsIpv4(key.addr) ? static_cast<int>(key.prefixlen) - 96 : key.prefixlen;
+  return absl::StrCat(FormatAddress(key.addr), "/", bits);
 }
 
 std::string DescribeKey(const bh_ct_key& key) {
-  return absl::StrCat(ProtocolName(key.proto), " ", Ipv4String(key.saddr_be), ":",
-                      ntohs(key.sport_be), "->", Ipv4String(key.daddr_be), ":",
-                      ntohs(key.dport_be));
+  return absl::StrCat(ProtocolName(key.proto), " [", FormatAddress(key.addr[0]),
+                      "]:", ntohs(key.port_be[0]), "<->[", FormatAddress(key.addr[1]),
+                      "]:", ntohs(key.port_be[1]));
+}
+
+std::string DescribeKey(const bh_frag_key& key) {
+  return absl::StrCat(ProtocolName(key.proto), " ", FormatAddress(key.saddr), "->",
+                      FormatAddress(key.daddr), " id ", ntohl(key.id_be));
+}
+
+std::string DescribeKey(const bh_drop_report_key& key) {
+  return absl::StrCat(DescribeKey(key.flow), " at ", HookName(key.hook), " (",
+                      ReasonName(key.reason), ")");
 }
 
 std::string DescribeKey(std::uint32_t key) { return absl::StrCat(key); }

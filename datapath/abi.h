@@ -1,36 +1,75 @@
 // The kernel/userspace structs, declared once in bpf/datapath.h, with their
-// sizes pinned here so a layout change on either side fails the build.
+// sizes pinned here so a layout change on either side fails the build; and
+// the helpers that build and describe their keys.
 #pragma once
 
+#include <cstdint>
+#include <cstring>
 #include <string>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "bpf/datapath.h"
 
-static_assert(sizeof(bh_ipcache_key) == 24);
+static_assert(sizeof(bh_addr) == 16);
+static_assert(sizeof(bh_config) == 64);
+static_assert(sizeof(bh_epoch_value) == 8);
 static_assert(sizeof(bh_ipcache_value) == 8);
+static_assert(sizeof(bh_ipcache_lpm_key) == 20);
 static_assert(sizeof(bh_policy_key) == 12);
 static_assert(sizeof(bh_policy_value) == 8);
 static_assert(sizeof(bh_mode_value) == 4);
 static_assert(sizeof(bh_endpoint_value) == 8);
-static_assert(sizeof(bh_ct_key) == 16);
-static_assert(sizeof(bh_ct_entry) == 24);
-static_assert(sizeof(bh_flow_event) == 48);
+static_assert(sizeof(bh_ct_key) == 40);
+static_assert(sizeof(bh_ct_entry) == 40);
+static_assert(sizeof(bh_frag_key) == 40);
+static_assert(sizeof(bh_frag_value) == 16);
+static_assert(sizeof(bh_drop_report_key) == 48);
+static_assert(sizeof(bh_flow_event) == 72);
+
+// Addresses as map keys and in std containers: byte order, as the kernel
+// compares them.
+inline bool operator==(const bh_addr& a, const bh_addr& b) {
+  return std::memcmp(&a, &b, sizeof(a)) == 0;
+}
+inline bool operator<(const bh_addr& a, const bh_addr& b) {
+  return std::memcmp(&a, &b, sizeof(a)) < 0;
+}
 
 namespace bulkhead {
 
-// Key builders: ports and addresses in host order in, kernel layout out.
-bh_ipcache_key Ipv4IpcacheKey(std::uint32_t addr_be, int prefix_len = 32);
+// "10.244.1.10" or "fd00:244::10" -> the datapath's 16-byte form (IPv4
+// IPv4-mapped). Fails with the text it could not read.
+absl::StatusOr<bh_addr> ParseAddress(absl::string_view text);
+// The 16-byte form from an IPv4 address in network byte order.
+bh_addr Ipv4Address(std::uint32_t addr_be);
+// Whether the address is IPv4 (IPv4-mapped).
+bool IsIpv4(const bh_addr& addr);
+// "10.244.1.10" for IPv4, "fd00:244::10" for IPv6.
+std::string FormatAddress(const bh_addr& addr);
+// Why the address cannot belong to a workload (unspecified, loopback,
+// multicast, broadcast, link-local...), or empty when it can.
+std::string NonUnicastReason(const bh_addr& addr);
+
+// Key builders: ports in host order in, kernel layout out.
+bh_ipcache_lpm_key IpcachePrefix(const bh_addr& addr, int prefix_len);  // family's own bits
 bh_policy_key PolicyKey(std::uint32_t src_identity, std::uint32_t dst_identity, std::uint8_t proto,
                         std::uint16_t port);
 
 // Human-readable keys for error messages ("3->7 tcp/443").
 std::string DescribeKey(const bh_policy_key& key);
-std::string DescribeKey(const bh_ipcache_key& key);
+std::string DescribeKey(const bh_addr& key);
+std::string DescribeKey(const bh_ipcache_lpm_key& key);
 std::string DescribeKey(const bh_ct_key& key);
+std::string DescribeKey(const bh_frag_key& key);
+std::string DescribeKey(const bh_drop_report_key& key);
 std::string DescribeKey(std::uint32_t key);
 
-// Protocol number -> "tcp", "udp", "icmp" or the number.
+// Protocol number -> "tcp", "udp", "icmp", "icmpv6", "sctp" or the number.
 std::string ProtocolName(std::uint8_t proto);
+// Names of the enums as `bulkhead status` and the flow log print them.
+const char* ReasonName(std::uint8_t reason);
+const char* HookName(std::uint8_t hook);
 
 // Kernel policy keys ordered field by field (for std::map and diffs).
 struct PolicyKeyLess {

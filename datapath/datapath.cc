@@ -1,6 +1,7 @@
 #include "datapath/datapath.h"
 
 #include <bpf/libbpf.h>
+#include <linux/if_link.h>
 #include <linux/pkt_cls.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -13,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "endpoint.skel.h"
+#include "uplink.skel.h"
 
 namespace bulkhead {
 namespace {
@@ -78,68 +80,172 @@ int PrintLibbpf(libbpf_print_level level, const char* format, va_list args) {
 
 const char* StatName(int stat) {
   switch (stat) {
-    case BH_STAT_PACKETS:
-      return "packets";
     case BH_STAT_FORWARDED:
       return "forwarded";
-    case BH_STAT_AUDIT:
-      return "audit";
-    case BH_STAT_DROPPED_POLICY:
-      return "dropped_policy";
     case BH_STAT_REPLY:
       return "reply";
-    case BH_STAT_NOT_IPV4:
-      return "not_ipv4";
-    case BH_STAT_MALFORMED:
-      return "dropped_malformed";
-    case BH_STAT_EVENTS_LOST:
-      return "events_lost";
+    case BH_STAT_RELATED:
+      return "related";
+    case BH_STAT_FRAGMENT_FOLLOWED:
+      return "fragment_followed";
+    case BH_STAT_AUDIT:
+      return "audit";
+    case BH_STAT_PASSED_LINK:
+      return "passed_link";
+    case BH_STAT_DROPPED_POLICY:
+      return "dropped_policy";
     case BH_STAT_DROPPED_SPOOFED:
       return "dropped_spoofed";
+    case BH_STAT_DROPPED_MALFORMED:
+      return "dropped_malformed";
+    case BH_STAT_DROPPED_FRAGMENT:
+      return "dropped_fragment";
+    case BH_STAT_DROPPED_UNPARSEABLE:
+      return "dropped_unparseable";
+    case BH_STAT_DROPPED_UNBOUND:
+      return "dropped_unbound";
+    case BH_STAT_XDP_DROPPED:
+      return "xdp_dropped";
+    case BH_STAT_CT_CREATED:
+      return "ct_created";
+    case BH_STAT_CT_CONFIRMED:
+      return "ct_confirmed";
+    case BH_STAT_CT_INSERT_FAILED:
+      return "ct_insert_failed";
+    case BH_STAT_CT_EXPIRED:
+      return "ct_expired";
+    case BH_STAT_EVENTS_LOST:
+      return "events_lost";
+    case BH_STAT_EVENTS_SUPPRESSED:
+      return "events_suppressed";
     default:
       return "unknown";
   }
 }
 
-absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& options) {
-  libbpf_set_print(PrintLibbpf);
-  LIBBPF_OPTS(bpf_object_open_opts, open_opts);
-  if (!options.pin_dir.empty()) {
-    BH_RETURN_IF_ERROR(CheckPinDir(options.pin_dir));
-    open_opts.pin_root_path = options.pin_dir.c_str();
-  }
-  endpoint_bpf* skel = endpoint_bpf::open(&open_opts);
-  if (!skel) return ErrnoError(errno, "open BPF object endpoint");
-  if (options.pin_dir.empty()) {
-    // The maps ask to be pinned by name, which libbpf would otherwise do
-    // under /sys/fs/bpf: unpinned means private to this process.
-    bpf_map* map;
-    bpf_object__for_each_map(map, skel->obj) bpf_map__set_pin_path(map, nullptr);
-  }
-  if (int err = endpoint_bpf::load(skel); err != 0) {
-    endpoint_bpf::destroy(skel);
-    return ErrnoError(err, absl::StrCat("load BPF object endpoint (pinned maps under ",
-                                        options.pin_dir.empty() ? "none" : options.pin_dir,
-                                        " may have an old layout)"));
-  }
-  return std::unique_ptr<Datapath>(new Datapath(skel, options));
+bh_config DefaultDatapathConfig() {
+  constexpr std::uint64_t kSecond = 1'000'000'000;
+  return bh_config{
+      .ct_syn_lifetime_ns = 60 * kSecond,
+      .ct_tcp_lifetime_ns = 21600 * kSecond,
+      .ct_close_lifetime_ns = 10 * kSecond,
+      .ct_other_lifetime_ns = 60 * kSecond,
+      .frag_lifetime_ns = 30 * kSecond,
+      .drop_report_interval_ns = 60 * kSecond,
+      .drop_events_per_sec = 1000,
+      .forwarded_events_per_sec = 1000,
+      .allow_host_to_workloads = 1,
+      .fail_closed = 0,
+  };
 }
 
-Datapath::Datapath(endpoint_bpf* skel, DatapathOptions options)
-    : skel_(skel),
+absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& options) {
+  libbpf_set_print(PrintLibbpf);
+  std::string map_dir;
+  if (!options.pin_dir.empty()) {
+    map_dir = absl::StrCat(options.pin_dir, "/v", BH_ABI_VERSION);
+    BH_RETURN_IF_ERROR(CheckPinDir(options.pin_dir));
+    BH_RETURN_IF_ERROR(CheckPinDir(map_dir));
+  }
+  LIBBPF_OPTS(bpf_object_open_opts, open_opts);
+  if (!map_dir.empty()) open_opts.pin_root_path = map_dir.c_str();
+
+  endpoint_bpf* endpoint = endpoint_bpf::open(&open_opts);
+  if (!endpoint) return ErrnoError(errno, "open BPF object endpoint");
+  uplink_bpf* uplink = uplink_bpf::open(&open_opts);
+  if (!uplink) {
+    endpoint_bpf::destroy(endpoint);
+    return ErrnoError(errno, "open BPF object uplink");
+  }
+  auto fail = [&](int err, const std::string& what) {
+    uplink_bpf::destroy(uplink);
+    endpoint_bpf::destroy(endpoint);
+    return ErrnoError(err, what);
+  };
+
+  const MapSizes& sizes = options.sizes;
+  const std::pair<const char*, std::uint32_t> wanted[] = {
+      {"bh_ct", sizes.conntrack},
+      {"bh_ct_new", sizes.conntrack_new},
+      {"bh_ipcache", sizes.ipcache},
+      {"bh_ipcache_lpm", sizes.ipcache_prefixes},
+      {"bh_policy", sizes.policy},
+      {"bh_modes", sizes.identities},
+      {"bh_endpoints", sizes.endpoints},
+      {"bh_frags", sizes.fragments},
+      {"bh_drop_reports", sizes.drop_reports},
+      {"bh_events", sizes.event_bytes},
+  };
+  for (bpf_object* obj : {endpoint->obj, uplink->obj}) {
+    bpf_map* map;
+    bpf_object__for_each_map(map, obj) {
+      // The maps ask to be pinned by name, which libbpf would otherwise do
+      // under /sys/fs/bpf: unpinned means private to this process.
+      if (map_dir.empty()) bpf_map__set_pin_path(map, nullptr);
+      for (const auto& [name, entries] : wanted) {
+        if (std::strcmp(bpf_map__name(map), name) != 0) continue;
+        if (int err = bpf_map__set_max_entries(map, entries); err != 0)
+          return fail(err, absl::StrCat("size map ", name, " to ", entries));
+      }
+    }
+  }
+  endpoint->rodata->bh_cfg = options.config;
+  uplink->rodata->bh_cfg = options.config;
+
+  if (int err = endpoint_bpf::load(endpoint); err != 0)
+    return fail(err, absl::StrCat("load BPF object endpoint (pinned maps under ",
+                                  map_dir.empty() ? "none" : map_dir,
+                                  " may have other sizes: pass the sizes they were made with, or "
+                                  "remove them with `bulkheadd --uninstall`)"));
+  // The uplink program works on the endpoint object's maps.
+  bpf_map* map;
+  bpf_object__for_each_map(map, uplink->obj) {
+    if (bpf_map__is_internal(map)) continue;  // its own .rodata
+    bpf_map* same = bpf_object__find_map_by_name(endpoint->obj, bpf_map__name(map));
+    if (!same) return fail(ENOENT, absl::StrCat("uplink map ", bpf_map__name(map), " has no twin"));
+    if (int err = bpf_map__reuse_fd(map, bpf_map__fd(same)); err != 0)
+      return fail(err, absl::StrCat("share map ", bpf_map__name(map), " with the uplink program"));
+  }
+  if (int err = uplink_bpf::load(uplink); err != 0) return fail(err, "load BPF object uplink");
+
+  auto dp = std::unique_ptr<Datapath>(new Datapath(endpoint, uplink, options));
+  // Continue the epoch a pinned map kept: a restarted agent must never
+  // reuse an epoch under which entries were cached with other maps.
+  auto current = dp->epoch_.Lookup(0);
+  if (!current.ok()) return current.status();
+  if (current->has_value()) dp->epoch_value_ = (*current)->policy;
+  BH_RETURN_IF_ERROR(dp->BumpEpoch());
+  return dp;
+}
+
+Datapath::Datapath(endpoint_bpf* endpoint, uplink_bpf* uplink, DatapathOptions options)
+    : endpoint_(endpoint),
+      uplink_(uplink),
       options_(std::move(options)),
-      ipcache_(bpf_map__fd(skel->maps.bh_ipcache), "bh_ipcache"),
-      policy_(bpf_map__fd(skel->maps.bh_policy), "bh_policy"),
-      modes_(bpf_map__fd(skel->maps.bh_modes), "bh_modes"),
-      endpoints_(bpf_map__fd(skel->maps.bh_endpoints), "bh_endpoints"),
-      conntrack_(bpf_map__fd(skel->maps.bh_conntrack), "bh_conntrack"),
-      stats_fd_(bpf_map__fd(skel->maps.bh_stats)) {}
+      ipcache_(bpf_map__fd(endpoint->maps.bh_ipcache), "bh_ipcache"),
+      ipcache_lpm_(bpf_map__fd(endpoint->maps.bh_ipcache_lpm), "bh_ipcache_lpm"),
+      policy_(bpf_map__fd(endpoint->maps.bh_policy), "bh_policy"),
+      modes_(bpf_map__fd(endpoint->maps.bh_modes), "bh_modes"),
+      endpoints_(bpf_map__fd(endpoint->maps.bh_endpoints), "bh_endpoints"),
+      conntrack_(bpf_map__fd(endpoint->maps.bh_ct), "bh_ct"),
+      conntrack_new_(bpf_map__fd(endpoint->maps.bh_ct_new), "bh_ct_new"),
+      fragments_(bpf_map__fd(endpoint->maps.bh_frags), "bh_frags"),
+      epoch_(bpf_map__fd(endpoint->maps.bh_epoch), "bh_epoch"),
+      stats_fd_(bpf_map__fd(endpoint->maps.bh_stats)) {}
 
 Datapath::~Datapath() {
   while (!attached_.empty()) (void)Detach(attached_.begin()->first);
+  while (!uplinks_.empty()) (void)DetachUplink(uplinks_.begin()->first);
   if (!options_.pin_dir.empty() && !options_.keep_pinned)
-    bpf_object__unpin_maps(skel_->obj, nullptr);
-  endpoint_bpf::destroy(skel_);
+    bpf_object__unpin_maps(endpoint_->obj, nullptr);
+  uplink_bpf::destroy(uplink_);
+  endpoint_bpf::destroy(endpoint_);
+}
+
+absl::Status Datapath::BumpEpoch() {
+  ++epoch_value_;
+  if (epoch_value_ == 0) epoch_value_ = 1;  // 0 means "never let through"
+  return epoch_.Update(0, {.policy = epoch_value_});
 }
 
 absl::Status Datapath::Attach(int ifindex, const std::string& ifname) {
@@ -147,8 +253,8 @@ absl::Status Datapath::Attach(int ifindex, const std::string& ifname) {
     bpf_tc_attach_point point;
     bpf_program* prog;
     const char* what;
-  } hooks[] = {{BPF_TC_INGRESS, skel_->progs.from_endpoint, "ingress"},
-               {BPF_TC_EGRESS, skel_->progs.to_endpoint, "egress"}};
+  } hooks[] = {{BPF_TC_INGRESS, endpoint_->progs.from_endpoint, "ingress"},
+               {BPF_TC_EGRESS, endpoint_->progs.to_endpoint, "egress"}};
 
   bpf_tc_hook clsact = TcHook(ifindex, BPF_TC_INGRESS);
   if (int err = bpf_tc_hook_create(&clsact); err != 0 && err != -EEXIST)
@@ -181,9 +287,31 @@ absl::Status Datapath::Detach(int ifindex) {
   return absl::OkStatus();
 }
 
+absl::Status Datapath::AttachUplink(int ifindex, const std::string& ifname) {
+  int prog_fd = bpf_program__fd(uplink_->progs.from_uplink);
+  int err = bpf_xdp_attach(ifindex, prog_fd, XDP_FLAGS_DRV_MODE, nullptr);
+  if (err == -EOPNOTSUPP || err == -EINVAL)
+    err = bpf_xdp_attach(ifindex, prog_fd, XDP_FLAGS_SKB_MODE, nullptr);
+  if (err != 0) return ErrnoError(err, absl::StrCat("attach XDP uplink program to ", ifname));
+  uplinks_[ifindex] = ifname;
+  return absl::OkStatus();
+}
+
+absl::Status Datapath::DetachUplink(int ifindex) {
+  auto it = uplinks_.find(ifindex);
+  std::string name = it == uplinks_.end() ? absl::StrCat("ifindex ", ifindex) : it->second;
+  if (it != uplinks_.end()) uplinks_.erase(it);
+  int err = bpf_xdp_detach(ifindex, 0, nullptr);
+  if (err != 0 && err != -ENODEV && err != -ENOENT)
+    return ErrnoError(err, absl::StrCat("detach XDP uplink program from ", name));
+  return absl::OkStatus();
+}
+
 std::string Datapath::InterfaceName(int ifindex) const {
   auto it = attached_.find(ifindex);
-  return it == attached_.end() ? absl::StrCat("if", ifindex) : it->second;
+  if (it != attached_.end()) return it->second;
+  it = uplinks_.find(ifindex);
+  return it == uplinks_.end() ? absl::StrCat("if", ifindex) : it->second;
 }
 
 absl::StatusOr<DatapathStats> Datapath::ReadStats() const {
@@ -199,8 +327,9 @@ absl::StatusOr<DatapathStats> Datapath::ReadStats() const {
   return totals;
 }
 
-int Datapath::events_fd() const { return bpf_map__fd(skel_->maps.bh_events); }
-int Datapath::from_endpoint_fd() const { return bpf_program__fd(skel_->progs.from_endpoint); }
-int Datapath::to_endpoint_fd() const { return bpf_program__fd(skel_->progs.to_endpoint); }
+int Datapath::events_fd() const { return bpf_map__fd(endpoint_->maps.bh_events); }
+int Datapath::from_endpoint_fd() const { return bpf_program__fd(endpoint_->progs.from_endpoint); }
+int Datapath::to_endpoint_fd() const { return bpf_program__fd(endpoint_->progs.to_endpoint); }
+int Datapath::from_uplink_fd() const { return bpf_program__fd(uplink_->progs.from_uplink); }
 
 }  // namespace bulkhead

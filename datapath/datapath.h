@@ -1,18 +1,27 @@
-// The node's datapath: the endpoint BPF programs, their maps, and the
-// interfaces they are attached to.
+// The node's datapath: the endpoint (TC) and uplink (XDP) BPF programs, their
+// shared maps, and the interfaces they are attached to.
 //
-// Load() opens and loads bpf/endpoint.bpf.c through its skeleton. With a
-// pin_dir, the maps are pinned there by name (reused if already pinned with
-// the same layout), so bpftool and a restarted agent see the same state.
-// Attach() puts from_endpoint on the interface's TC ingress and to_endpoint
-// on its TC egress (clsact). Destruction detaches every interface and, unless
+// Load() opens both BPF objects, sizes every map and sets the programs'
+// settings (DatapathOptions) between open and load, then loads them; the
+// uplink object reuses the endpoint object's maps, so both see one state.
+// With a pin_dir, the maps are pinned under <pin_dir>/v<BH_ABI_VERSION>/ by
+// name (reused if already pinned with the same layout), so bpftool and a
+// restarted agent see the same state, and a new layout never meets an old
+// map. Attach() puts from_endpoint on the interface's TC ingress and
+// to_endpoint on its TC egress (clsact); AttachUplink() puts from_uplink on
+// an interface's XDP hook. Destruction detaches every interface and, unless
 // keep_pinned, unpins the maps.
+//
+// Every change the agent makes to ipcache, endpoints, modes or policy must be
+// followed by BumpEpoch(): the programs cache verdicts per flow under the
+// epoch, and only a new epoch makes them decide again.
 //
 // Not thread-safe: owned by the agent's event loop.
 //
 //   BH_ASSIGN_OR_RETURN(auto dp, Datapath::Load({.pin_dir = "/sys/fs/bpf/bulkhead"}));
 //   BH_RETURN_IF_ERROR(dp->Attach(ifindex, "lxc-frontend"));
 //   BH_RETURN_IF_ERROR(dp->policy().Update(key, value));
+//   BH_RETURN_IF_ERROR(dp->BumpEpoch());
 #pragma once
 
 #include <array>
@@ -27,12 +36,34 @@
 #include "datapath/typed_map.h"
 
 struct endpoint_bpf;
+struct uplink_bpf;
 
 namespace bulkhead {
 
+// Entries per map (the event ring buffer: bytes, a power of two). Memory,
+// roughly, per entry: conntrack 140 B, fragments 110 B, drop reports
+// 120 B, ipcache 80 B, policy 70 B, prefixes 100 B (allocated as used).
+struct MapSizes {
+  std::uint32_t conntrack = 262144;     // confirmed flows (bh_ct)
+  std::uint32_t conntrack_new = 65536;  // flows not confirmed yet (bh_ct_new)
+  std::uint32_t ipcache = 65536;        // workload and node addresses
+  std::uint32_t ipcache_prefixes = 16384;
+  std::uint32_t policy = 65536;      // segments, as identity pairs x ports
+  std::uint32_t identities = 65536;  // workloads with a mode
+  std::uint32_t endpoints = 16384;   // bound interfaces
+  std::uint32_t fragments = 8192;
+  std::uint32_t drop_reports = 16384;
+  std::uint32_t event_bytes = 1u << 22;
+};
+
+// The programs' load-time settings, with Cilium-like defaults.
+bh_config DefaultDatapathConfig();
+
 struct DatapathOptions {
-  std::string pin_dir;       // bpffs directory for the maps; empty: no pinning
+  std::string pin_dir;       // bpffs directory; maps go under <pin_dir>/v<N>; empty: no pinning
   bool keep_pinned = false;  // leave pinned maps in place when destroyed
+  MapSizes sizes;
+  bh_config config = DefaultDatapathConfig();
 };
 
 using DatapathStats = std::array<std::uint64_t, BH_STAT_MAX>;
@@ -55,11 +86,22 @@ class Datapath {
   const std::map<int, std::string>& attached() const { return attached_; }  // ifindex -> name
   std::string InterfaceName(int ifindex) const;
 
-  TypedMap<bh_ipcache_key, bh_ipcache_value>& ipcache() { return ipcache_; }
+  // The uplink program on an interface's XDP hook (native mode, generic if
+  // the driver has none); replaces an earlier program of ours.
+  absl::Status AttachUplink(int ifindex, const std::string& ifname);
+  absl::Status DetachUplink(int ifindex);
+
+  // Starts a new policy epoch: every cached verdict is decided again.
+  absl::Status BumpEpoch();
+
+  TypedMap<bh_addr, bh_ipcache_value>& ipcache() { return ipcache_; }
+  TypedMap<bh_ipcache_lpm_key, bh_ipcache_value>& ipcache_prefixes() { return ipcache_lpm_; }
   TypedMap<bh_policy_key, bh_policy_value>& policy() { return policy_; }
   TypedMap<std::uint32_t, bh_mode_value>& modes() { return modes_; }
   TypedMap<std::uint32_t, bh_endpoint_value>& endpoints() { return endpoints_; }
   TypedMap<bh_ct_key, bh_ct_entry>& conntrack() { return conntrack_; }
+  TypedMap<bh_ct_key, bh_ct_entry>& conntrack_new() { return conntrack_new_; }
+  TypedMap<bh_frag_key, bh_frag_value>& fragments() { return fragments_; }
 
   // Sums the per-CPU counters.
   absl::StatusOr<DatapathStats> ReadStats() const;
@@ -67,19 +109,28 @@ class Datapath {
   int events_fd() const;
   int from_endpoint_fd() const;
   int to_endpoint_fd() const;
+  int from_uplink_fd() const;
+  const DatapathOptions& options() const { return options_; }
 
  private:
-  Datapath(endpoint_bpf* skel, DatapathOptions options);
+  Datapath(endpoint_bpf* endpoint, uplink_bpf* uplink, DatapathOptions options);
 
-  endpoint_bpf* skel_;
+  endpoint_bpf* endpoint_;
+  uplink_bpf* uplink_;
   DatapathOptions options_;
-  TypedMap<bh_ipcache_key, bh_ipcache_value> ipcache_;
+  TypedMap<bh_addr, bh_ipcache_value> ipcache_;
+  TypedMap<bh_ipcache_lpm_key, bh_ipcache_value> ipcache_lpm_;
   TypedMap<bh_policy_key, bh_policy_value> policy_;
   TypedMap<std::uint32_t, bh_mode_value> modes_;
   TypedMap<std::uint32_t, bh_endpoint_value> endpoints_;
   TypedMap<bh_ct_key, bh_ct_entry> conntrack_;
+  TypedMap<bh_ct_key, bh_ct_entry> conntrack_new_;
+  TypedMap<bh_frag_key, bh_frag_value> fragments_;
+  TypedMap<std::uint32_t, bh_epoch_value> epoch_;
   int stats_fd_;
+  std::uint32_t epoch_value_ = 1;
   std::map<int, std::string> attached_;  // ifindex -> name
+  std::map<int, std::string> uplinks_;   // ifindex -> name
 };
 
 }  // namespace bulkhead

@@ -6,6 +6,7 @@
 #include <netlink/cache.h>
 #include <netlink/msg.h>
 #include <netlink/netlink.h>
+#include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 #include <netlink/route/route.h>
 #include <netlink/socket.h>
@@ -24,16 +25,54 @@ absl::Status NlError(int err, absl::string_view what) {
   return absl::UnavailableError(absl::StrCat(what, ": ", nl_geterror(err)));
 }
 
-// One IPv4 unicast route in the main table through a single interface.
+// An address of either family in the 16-byte form; false if it is neither.
+bool ToBytes(nl_addr* addr, int family, AddressBytes* out) {
+  if (!addr) return false;
+  out->fill(0);
+  if (family == AF_INET && nl_addr_get_len(addr) == 4) {
+    (*out)[10] = 0xff;
+    (*out)[11] = 0xff;
+    std::memcpy(out->data() + 12, nl_addr_get_binary_addr(addr), 4);
+    return true;
+  }
+  if (family == AF_INET6 && nl_addr_get_len(addr) == 16) {
+    std::memcpy(out->data(), nl_addr_get_binary_addr(addr), 16);
+    return true;
+  }
+  return false;
+}
+
+bool IsIpv6LinkLocalOrMulticast(const AddressBytes& a) {
+  return a[0] == 0xff || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80);
+}
+
+// One unicast route in the main table through a single interface.
 bool AsRoute(rtnl_route* route, Route* out) {
-  if (rtnl_route_get_family(route) != AF_INET || rtnl_route_get_table(route) != RT_TABLE_MAIN ||
-      rtnl_route_get_type(route) != RTN_UNICAST || rtnl_route_get_nnexthops(route) != 1)
+  int family = rtnl_route_get_family(route);
+  if ((family != AF_INET && family != AF_INET6) || rtnl_route_get_table(route) != RT_TABLE_MAIN ||
+      rtnl_route_get_type(route) != RTN_UNICAST || rtnl_route_get_nnexthops(route) != 1 ||
+      (rtnl_route_get_flags(route) & RTM_F_CLONED))
     return false;
   nl_addr* dst = rtnl_route_get_dst(route);
-  if (!dst || nl_addr_get_len(dst) != 4) return false;
-  std::memcpy(&out->dst_be, nl_addr_get_binary_addr(dst), 4);
+  if (!ToBytes(dst, family, &out->addr)) return false;
+  if (family == AF_INET6 && IsIpv6LinkLocalOrMulticast(out->addr)) return false;
+  out->family = family;
   out->prefix_len = nl_addr_get_prefixlen(dst);
   out->ifindex = rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(route, 0));
+  return out->ifindex > 0;
+}
+
+// One of the node's own unicast addresses.
+bool AsLocalAddress(rtnl_addr* addr, LocalAddress* out) {
+  int family = rtnl_addr_get_family(addr);
+  if (!ToBytes(rtnl_addr_get_local(addr), family, &out->addr)) return false;
+  if (family == AF_INET && out->addr[12] == 127) return false;
+  if (family == AF_INET6) {
+    static const AddressBytes kLoopback = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    if (out->addr == kLoopback || IsIpv6LinkLocalOrMulticast(out->addr)) return false;
+  }
+  out->family = family;
+  out->ifindex = rtnl_addr_get_ifindex(addr);
   return out->ifindex > 0;
 }
 
@@ -56,9 +95,11 @@ absl::StatusOr<std::unique_ptr<NetlinkWatcher>> NetlinkWatcher::Create(boost::as
                       watcher.get());
   if (int err = nl_connect(watcher->events_, NETLINK_ROUTE); err < 0)
     return NlError(err, "connect rtnetlink");
-  if (int err = nl_socket_add_memberships(watcher->events_, RTNLGRP_LINK, RTNLGRP_IPV4_ROUTE, 0);
+  if (int err = nl_socket_add_memberships(watcher->events_, RTNLGRP_LINK, RTNLGRP_IPV4_ROUTE,
+                                          RTNLGRP_IPV6_ROUTE, RTNLGRP_IPV4_IFADDR,
+                                          RTNLGRP_IPV6_IFADDR, 0);
       err < 0)
-    return NlError(err, "subscribe to rtnetlink link and route events");
+    return NlError(err, "subscribe to rtnetlink link, route and address events");
   nl_socket_set_nonblocking(watcher->events_);
   int fd = dup(nl_socket_get_fd(watcher->events_));
   if (fd < 0) return absl::InternalError("dup netlink socket fd");
@@ -89,18 +130,24 @@ absl::Status NetlinkWatcher::ListExisting() {
   if (!sock) return absl::ResourceExhaustedError("allocate netlink socket");
   nl_cache* links = nullptr;
   nl_cache* routes = nullptr;
+  nl_cache* addresses = nullptr;
   int err = nl_connect(sock, NETLINK_ROUTE);
   if (err == 0) err = rtnl_link_alloc_cache(sock, AF_UNSPEC, &links);
-  if (err == 0) err = rtnl_route_alloc_cache(sock, AF_INET, 0, &routes);
+  if (err == 0) err = rtnl_route_alloc_cache(sock, AF_UNSPEC, 0, &routes);
+  if (err == 0) err = rtnl_addr_alloc_cache(sock, &addresses);
   if (err == 0) {
     listing_ = true;
     listed_links_.clear();
     listed_routes_.clear();
-    for (nl_object* obj = nl_cache_get_first(links); obj; obj = nl_cache_get_next(obj))
-      Dispatch(obj, /*removed=*/false);
-    for (nl_object* obj = nl_cache_get_first(routes); obj; obj = nl_cache_get_next(obj))
-      Dispatch(obj, /*removed=*/false);
+    listed_addresses_.clear();
+    for (nl_cache* cache : {links, routes, addresses})
+      for (nl_object* obj = nl_cache_get_first(cache); obj; obj = nl_cache_get_next(obj))
+        Dispatch(obj, /*removed=*/false);
     listing_ = false;
+    std::vector<LocalAddress> gone_addresses;
+    for (const auto& [key, address] : addresses_)
+      if (!listed_addresses_.contains(key)) gone_addresses.push_back(address);
+    for (const LocalAddress& address : gone_addresses) Dispatched(address, /*removed=*/true);
     // Whatever was known and is not listed any more went away unannounced.
     std::vector<Route> gone_routes;
     for (const auto& [key, route] : routes_)
@@ -113,8 +160,9 @@ absl::Status NetlinkWatcher::ListExisting() {
   }
   if (links) nl_cache_free(links);
   if (routes) nl_cache_free(routes);
+  if (addresses) nl_cache_free(addresses);
   nl_socket_free(sock);
-  return err < 0 ? NlError(err, "list network interfaces and routes") : absl::OkStatus();
+  return err < 0 ? NlError(err, "list network interfaces, routes and addresses") : absl::OkStatus();
 }
 
 void NetlinkWatcher::Wait() {
@@ -131,7 +179,8 @@ void NetlinkWatcher::Wait() {
 
 int NetlinkWatcher::OnMessage(nl_msg* msg, void* arg) {
   int type = nlmsg_hdr(msg)->nlmsg_type;
-  ParseContext ctx{static_cast<NetlinkWatcher*>(arg), type == RTM_DELLINK || type == RTM_DELROUTE};
+  ParseContext ctx{static_cast<NetlinkWatcher*>(arg),
+                   type == RTM_DELLINK || type == RTM_DELROUTE || type == RTM_DELADDR};
   nl_msg_parse(
       msg,
       [](nl_object* obj, void* c) {
@@ -155,6 +204,9 @@ void NetlinkWatcher::Dispatch(nl_object* obj, bool removed) {
   } else if (std::strcmp(type, "route/route") == 0) {
     Route route;
     if (AsRoute(reinterpret_cast<rtnl_route*>(obj), &route)) Dispatched(route, removed);
+  } else if (std::strcmp(type, "route/addr") == 0) {
+    LocalAddress address;
+    if (AsLocalAddress(reinterpret_cast<rtnl_addr*>(obj), &address)) Dispatched(address, removed);
   }
 }
 
@@ -162,22 +214,33 @@ void NetlinkWatcher::Dispatched(const Link& link, bool removed) {
   if (listing_) listed_links_[link.ifindex] = link;
   if (removed) {
     links_.erase(link.ifindex);
-    callbacks_.link_removed(link);
+    if (callbacks_.link_removed) callbacks_.link_removed(link);
   } else {
     links_[link.ifindex] = link;
-    callbacks_.link_added(link);
+    if (callbacks_.link_added) callbacks_.link_added(link);
   }
 }
 
 void NetlinkWatcher::Dispatched(const Route& route, bool removed) {
-  RouteKey key{route.dst_be, route.prefix_len, route.ifindex};
+  RouteKey key{route.addr, route.prefix_len, route.ifindex};
   if (listing_) listed_routes_[key] = route;
   if (removed) {
     routes_.erase(key);
-    callbacks_.route_removed(route);
+    if (callbacks_.route_removed) callbacks_.route_removed(route);
   } else {
     routes_[key] = route;
-    callbacks_.route_added(route);
+    if (callbacks_.route_added) callbacks_.route_added(route);
+  }
+}
+
+void NetlinkWatcher::Dispatched(const LocalAddress& address, bool removed) {
+  AddressKey key{address.addr, address.ifindex};
+  if (listing_) listed_addresses_[key] = address;
+  if (removed) {
+    // Announced once per address; only what was reported is taken back.
+    if (addresses_.erase(key) && callbacks_.address_removed) callbacks_.address_removed(address);
+  } else if (addresses_.emplace(key, address).second) {
+    if (callbacks_.address_added) callbacks_.address_added(address);
   }
 }
 

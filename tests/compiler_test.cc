@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 
 #include <map>
+#include <set>
 
 #include "controlplane/policy_store.h"
 #include "datapath/unique_fd.h"
@@ -130,33 +131,32 @@ TEST_F(CompilerMapTest, AdoptRemovesWhatAnEarlierRunLeftBehind) {
   EXPECT_EQ(EntriesInKernel(), 1u);
 }
 
-TEST(InstallIdentitiesTest, IpcacheEndsUpHoldingExactlyTheInventory) {
-  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
-  UniqueFd fd(bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "test_ipcache", sizeof(bh_ipcache_key),
-                             sizeof(bh_ipcache_value), 64, &opts));
+TEST(InstallIdentitiesTest, IpcacheEndsUpHoldingExactlyTheInventoryAndTheNode) {
+  UniqueFd fd(bpf_map_create(BPF_MAP_TYPE_HASH, "test_ipcache", sizeof(bh_addr),
+                             sizeof(bh_ipcache_value), 64, nullptr));
   ASSERT_TRUE(fd.valid()) << "bpf_map_create: " << errno << " (run as root)";
-  TypedMap<bh_ipcache_key, bh_ipcache_value> ipcache(fd.get(), "test_ipcache");
+  TypedMap<bh_addr, bh_ipcache_value> ipcache(fd.get(), "test_ipcache");
   // An earlier run's entries, pinned: one address since removed from the
   // inventory, one that now belongs to another identity.
-  in_addr gone{}, api{};
-  inet_pton(AF_INET, "10.244.1.99", &gone);
-  inet_pton(AF_INET, "10.244.1.20", &api);
-  ASSERT_TRUE(ipcache.Update(Ipv4IpcacheKey(gone.s_addr), {.identity = 300}).ok());
-  ASSERT_TRUE(ipcache.Update(Ipv4IpcacheKey(api.s_addr), {.identity = 301}).ok());
+  ASSERT_TRUE(ipcache.Update(*ParseAddress("10.244.1.99"), {.identity = 300}).ok());
+  ASSERT_TRUE(ipcache.Update(*ParseAddress("10.244.1.20"), {.identity = 301}).ok());
 
   IdentityTable ids = Shop();
-  ASSERT_TRUE(Compiler::InstallIdentities(ids, ipcache).ok());
+  std::set<bh_addr> node = {*ParseAddress("10.244.0.1"), *ParseAddress("fd00:244::1")};
+  ASSERT_TRUE(Compiler::InstallIdentities(ids, node, ipcache).ok());
 
   std::map<std::string, std::uint32_t> contents;
   ASSERT_TRUE(ipcache
-                  .ForEach([&](const bh_ipcache_key& k, const bh_ipcache_value& v) {
+                  .ForEach([&](const bh_addr& k, const bh_ipcache_value& v) {
                     contents[DescribeKey(k)] = v.identity;
                   })
                   .ok());
-  EXPECT_EQ(contents, (std::map<std::string, std::uint32_t>{
-                          {"10.244.1.10/32", *ids.IdentityOf("shop/frontend")},
-                          {"10.244.1.20/32", *ids.IdentityOf("shop/api")},
-                          {"10.244.1.30/32", *ids.IdentityOf("shop/db")}}));
+  EXPECT_EQ(contents,
+            (std::map<std::string, std::uint32_t>{{"10.244.0.1", BH_IDENTITY_HOST},
+                                                  {"fd00:244::1", BH_IDENTITY_HOST},
+                                                  {"10.244.1.10", *ids.IdentityOf("shop/frontend")},
+                                                  {"10.244.1.20", *ids.IdentityOf("shop/api")},
+                                                  {"10.244.1.30", *ids.IdentityOf("shop/db")}}));
 }
 
 }  // namespace

@@ -38,9 +38,10 @@ TEST_F(DatapathPinTest, MapsArePinnedSharedAndRemovedOnExit) {
   {
     auto first = Datapath::Load({.pin_dir = pin_dir_});
     ASSERT_TRUE(first.ok()) << first.status();
-    for (const char* map :
-         {"bh_policy", "bh_ipcache", "bh_conntrack", "bh_modes", "bh_endpoints", "bh_events"})
-      EXPECT_TRUE(std::filesystem::exists(pin_dir_ + "/" + map)) << map;
+    // Pinned under a directory named for the map layout's version.
+    for (const char* map : {"bh_policy", "bh_ipcache", "bh_ipcache_lpm", "bh_ct", "bh_ct_new",
+                            "bh_frags", "bh_modes", "bh_endpoints", "bh_epoch", "bh_events"})
+      EXPECT_TRUE(std::filesystem::exists(pin_dir_ + "/v2/" + map)) << map;
     ASSERT_TRUE((*first)->policy().Update(key, {.segment_id = 9}).ok());
 
     auto second = Datapath::Load({.pin_dir = pin_dir_, .keep_pinned = true});
@@ -49,7 +50,7 @@ TEST_F(DatapathPinTest, MapsArePinnedSharedAndRemovedOnExit) {
     ASSERT_TRUE(seen.ok() && seen->has_value()) << "the second load reuses the pinned map";
     EXPECT_EQ((*seen)->segment_id, 9u);
   }
-  EXPECT_FALSE(std::filesystem::exists(pin_dir_ + "/bh_policy"));
+  EXPECT_FALSE(std::filesystem::exists(pin_dir_ + "/v2/bh_policy"));
 }
 
 TEST_F(DatapathPinTest, PinDirOutsideBpffsIsAClearError) {

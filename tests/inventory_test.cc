@@ -1,4 +1,5 @@
 // Reading the inventory: what is accepted, and that errors say where.
+#include "absl/strings/str_cat.h"
 #include "controlplane/identity_table.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -35,13 +36,50 @@ TEST(InventoryTest, ErrorsNameTheEntryAndField) {
   EXPECT_THAT(ParseInventory("workloads:\n  - {namespace: a, name: b, addresses: [10.1]}\n")
                   .status()
                   .message(),
-              HasSubstr("workloads[0]: address \"10.1\" is not an IPv4 address"));
+              HasSubstr("workloads[0]: addresses: \"10.1\" is not an IPv4 or IPv6 address"));
   EXPECT_THAT(
       ParseInventory("workloads:\n  - {namespace: a, name: b, mode: block}\n").status().message(),
       HasSubstr("unknown mode \"block\""));
   EXPECT_THAT(ParseInventory("hosts: []\n").status().message(),
               HasSubstr("top-level \"workloads\" list"));
   EXPECT_THAT(ParseInventory("workloads: [").status().message(), HasSubstr("inventory:"));
+}
+
+TEST(InventoryTest, MisspelledKeysAreErrorsNotSilence) {
+  EXPECT_THAT(ParseInventory("workloads:\n  - {namespace: a, name: b, adresses: [10.244.1.1]}\n")
+                  .status()
+                  .message(),
+              HasSubstr("workloads[0]: unknown key \"adresses\""));
+  EXPECT_THAT(
+      ParseInventory("workloads:\n  - {namespace: a, name: b, mdoe: enforce}\n").status().message(),
+      HasSubstr("unknown key \"mdoe\""));
+}
+
+TEST(InventoryTest, AddressesThatCannotBeAWorkloadsAreRefused) {
+  for (const char* address : {"0.0.0.0", "127.0.0.1", "255.255.255.255", "224.0.0.5", "::1",
+                              "::", "fe80::1", "ff02::1", "169.254.1.1"}) {
+    auto parsed = ParseInventory(
+        absl::StrCat("workloads:\n  - {namespace: a, name: b, addresses: [\"", address, "\"]}\n"));
+    ASSERT_FALSE(parsed.ok()) << address;
+    EXPECT_THAT(parsed.status().message(), HasSubstr("not a workload's address")) << address;
+  }
+}
+
+TEST(InventoryTest, IPv6AddressesAreWorkloadAddresses) {
+  auto workloads = ParseInventory(
+      "workloads:\n  - {namespace: a, name: b, addresses: [10.244.1.1, \"fd00:244::1\"]}\n");
+  ASSERT_TRUE(workloads.ok()) << workloads.status();
+  auto table = IdentityTable::Build(*workloads);
+  ASSERT_TRUE(table.ok()) << table.status();
+  EXPECT_EQ(table->IdentityOfAddress(*ParseAddress("fd00:244::1")), table->IdentityOf("a/b"));
+  EXPECT_EQ(table->IdentityOfAddress(*ParseAddress("10.244.1.1")), table->IdentityOf("a/b"));
+}
+
+TEST(InventoryTest, ControlCharactersInNamesAreRefused) {
+  EXPECT_THAT(ParseInventory("workloads:\n  - {namespace: a, name: \"b\\nFAKE LOG LINE\"}\n")
+                  .status()
+                  .message(),
+              HasSubstr("\"name\" contains a control character"));
 }
 
 TEST(IdentityTableTest, RejectsAnAddressClaimedTwice) {

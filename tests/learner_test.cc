@@ -42,6 +42,7 @@ class LearnerTest : public ::testing::Test {
     e.dport_be = htons(dport);
     e.proto = IPPROTO_TCP;
     e.verdict = BH_VERDICT_AUDIT;
+    e.reason = BH_REASON_POLICY;
     e.mode = BH_MODE_LEARN;
     e.flags = BH_FLOW_TCP_SYN;
     return e;
@@ -116,9 +117,10 @@ TEST_F(LearnerTest, OnlyIcmpEchoRequestsAreLearned) {
   request.proto = IPPROTO_ICMP;
   request.sport_be = htons(77);  // echo identifier
   request.flags = BH_FLOW_ICMP_ECHO;
+  request.icmp_type = 8;
   auto segment = learner_->Observe(request);
   ASSERT_TRUE(segment.has_value());
-  EXPECT_EQ(segment->port, 0);
+  EXPECT_EQ(segment->port, 8) << "the segment names the type: echo, not every ICMP";
 
   // A port-unreachable error from api: an answer, not a path to learn.
   bh_flow_event error = request;
@@ -147,6 +149,36 @@ TEST_F(LearnerTest, PeerNotLearningOpensNoPath) {
   modes_[db_] = BH_MODE_MONITOR;
   EXPECT_FALSE(learner_->Observe(TcpSyn(frontend_, 40000, db_, 5432)).has_value());
   EXPECT_EQ(learner_->counters().not_learning, 2u);
+}
+
+TEST_F(LearnerTest, IcmpV6EchoRequestIsLearnedWithItsType) {
+  bh_flow_event request = TcpSyn(frontend_, 0, api_, 0);
+  request.proto = IPPROTO_ICMPV6;
+  request.flags = BH_FLOW_ICMP_ECHO | BH_FLOW_IPV6;
+  request.icmp_type = 128;
+  auto segment = learner_->Observe(request);
+  ASSERT_TRUE(segment.has_value());
+  EXPECT_EQ(segment->proto, IPPROTO_ICMPV6);
+  EXPECT_EQ(segment->port, 128);
+}
+
+TEST_F(LearnerTest, TheNodeIsAPeerLikeAWorkload) {
+  // A pod calling a node-local agent, and the node probing a pod.
+  auto to_host = learner_->Observe(TcpSyn(api_, 40000, BH_IDENTITY_HOST, 9100));
+  ASSERT_TRUE(to_host.has_value());
+  EXPECT_EQ(to_host->to, "host");
+  auto from_host = learner_->Observe(TcpSyn(BH_IDENTITY_HOST, 40000, api_, 8080));
+  ASSERT_TRUE(from_host.has_value());
+  EXPECT_EQ(from_host->from, "host");
+}
+
+TEST_F(LearnerTest, FramesPassedForOtherReasonsTeachNothing) {
+  bh_flow_event fragment = TcpSyn(frontend_, 40000, api_, 8080);
+  fragment.reason = BH_REASON_FRAGMENT;  // an orphan fragment in learn mode
+  EXPECT_FALSE(learner_->Observe(fragment).has_value());
+  bh_flow_event unparseable = TcpSyn(frontend_, 40000, api_, 8080);
+  unparseable.reason = BH_REASON_UNPARSEABLE;
+  EXPECT_FALSE(learner_->Observe(unparseable).has_value());
 }
 
 TEST_F(LearnerTest, WorldAndUnknownPeersAreNotLearned) {

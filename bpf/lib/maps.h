@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* The maps every endpoint program shares. All are pinned by name under the
- * agent's pin directory, so a second program object (or bpftool) sees the
- * same state. Sizes are the defaults; the agent may resize before load. */
+/* The maps every program shares, and the load-time settings.
+ *
+ * All maps are pinned by name under the agent's pin directory
+ * (<pin-dir>/v<BH_ABI_VERSION>/), so the endpoint and uplink objects, a
+ * restarted agent and bpftool all see the same state. The sizes below are
+ * defaults: the agent sets every size from its flags between open and load
+ * (datapath/datapath.cc, with the memory each costs). */
 #ifndef BULKHEAD_BPF_LIB_MAPS_H
 #define BULKHEAD_BPF_LIB_MAPS_H
 
@@ -10,22 +14,76 @@
 
 #include "../datapath.h"
 
+#define NSEC_PER_SEC 1000000000ull
+
+/* Load-time settings (skeleton rodata; the agent overrides them). */
+const volatile struct bh_config bh_cfg = {
+	.ct_syn_lifetime_ns = 60 * NSEC_PER_SEC,
+	.ct_tcp_lifetime_ns = 21600 * NSEC_PER_SEC,
+	.ct_close_lifetime_ns = 10 * NSEC_PER_SEC,
+	.ct_other_lifetime_ns = 60 * NSEC_PER_SEC,
+	.frag_lifetime_ns = 30 * NSEC_PER_SEC,
+	.drop_report_interval_ns = 60 * NSEC_PER_SEC,
+	.drop_events_per_sec = 1000,
+	.forwarded_events_per_sec = 1000,
+	.allow_host_to_workloads = 1,
+	.fail_closed = 0,
+};
+
+/* Confirmed flows: answered (and for TCP, handshake completed). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct bh_ct_key);
+	__type(value, struct bh_ct_entry);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_ct SEC(".maps");
+
+/* Flows let through but not confirmed yet: a flood of them churns only here. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct bh_ct_key);
 	__type(value, struct bh_ct_entry);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} bh_conntrack SEC(".maps");
+} bh_ct_new SEC(".maps");
 
+/* First fragments let through, so their later fragments can follow. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct bh_frag_key);
+	__type(value, struct bh_frag_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_frags SEC(".maps");
+
+/* When each dropped (flow, hook, reason) was last reported. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct bh_drop_report_key);
+	__type(value, __u64); /* bpf_ktime_get_coarse_ns() of the last report */
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_drop_reports SEC(".maps");
+
+/* Addresses of workloads and of the node -> identity (exact). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct bh_addr);
+	__type(value, struct bh_ipcache_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_ipcache SEC(".maps");
+
+/* CIDR identities, consulted when bh_ipcache misses. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 16384);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct bh_ipcache_key);
+	__type(key, struct bh_ipcache_lpm_key);
 	__type(value, struct bh_ipcache_value);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} bh_ipcache SEC(".maps");
+} bh_ipcache_lpm SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -45,11 +103,20 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 65536);
 	__type(key, __u32); /* identity */
 	__type(value, struct bh_mode_value);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bh_modes SEC(".maps");
+
+/* One entry: the policy epoch (struct bh_epoch_value). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bh_epoch_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_epoch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -59,9 +126,22 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bh_stats SEC(".maps");
 
+/* Per-CPU event budgets for the rate limits (index: enum event_budget). */
+struct event_budget_value {
+	__u64 window_start_ns;
+	__u32 used;
+	__u32 pad;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct event_budget_value);
+} bh_event_budget SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20); /* bytes */
+	__uint(max_entries, 1 << 22); /* bytes */
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bh_events SEC(".maps");
 
@@ -72,6 +152,14 @@ static __always_inline void stat_inc(enum bh_stat stat)
 
 	if (count)
 		*count += 1; /* per-CPU slot: no atomics needed */
+}
+
+static __always_inline __u32 current_epoch(void)
+{
+	__u32 key = 0;
+	struct bh_epoch_value *value = bpf_map_lookup_elem(&bh_epoch, &key);
+
+	return value ? value->policy : 0;
 }
 
 #endif /* BULKHEAD_BPF_LIB_MAPS_H */

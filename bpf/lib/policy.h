@@ -1,27 +1,30 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Identity resolution and the segment lookup.
+/* Identities, modes and the segment lookup: what a hook decides about the
+ * establishing direction of a flow.
  *
- * Policy key: (src identity, dst identity, proto, dst port), exact match.
- * The port is the server port: the destination port of the establishing
- * direction for TCP and UDP, 0 for every other protocol (ICMP included).
- * There are no wildcards or deny entries yet; a miss means "no segment". */
+ * Policy key: (src identity, dst identity, proto, policy port), exact match,
+ * where the policy port is the server port for TCP/UDP/SCTP, the type for
+ * ICMP and ICMPv6, 0 otherwise. No wildcards or deny entries yet; a miss
+ * means "no segment". Built in, before the lookup: with
+ * bh_cfg.allow_host_to_workloads, the node (`host`) may open flows into any
+ * workload, so kubelet's probes and node-local agents work in enforce. */
 #ifndef BULKHEAD_BPF_LIB_POLICY_H
 #define BULKHEAD_BPF_LIB_POLICY_H
 
 #include "maps.h"
 #include "parse.h"
 
-#define AF_INET 2 /* from sys/socket.h, which does not build for -target bpf */
-
-static __always_inline __u32 identity_of(__be32 addr_be)
+/* Address -> identity: exact entries first (workloads, the node), then the
+ * CIDR identities; `world` when neither knows it. */
+static __always_inline __u32 identity_of(const struct bh_addr *addr)
 {
-	struct bh_ipcache_key key = {
-		.prefixlen = BH_IPCACHE_PREFIX_BITS + 32,
-		.family = AF_INET,
-	};
-	__builtin_memcpy(key.addr, &addr_be, sizeof(addr_be));
+	struct bh_ipcache_value *value = bpf_map_lookup_elem(&bh_ipcache, addr);
 
-	struct bh_ipcache_value *value = bpf_map_lookup_elem(&bh_ipcache, &key);
+	if (value)
+		return value->identity;
+	struct bh_ipcache_lpm_key key = { .prefixlen = 128, .addr = *addr };
+
+	value = bpf_map_lookup_elem(&bh_ipcache_lpm, &key);
 	return value ? value->identity : BH_IDENTITY_WORLD;
 }
 
@@ -31,39 +34,68 @@ static __always_inline struct bh_endpoint_value *endpoint_of(__u32 ifindex)
 	return bpf_map_lookup_elem(&bh_endpoints, &ifindex);
 }
 
-/* Whether `addr_be` belongs to the bound workload: its routed address, or
- * another address the ipcache gives to the same workload. */
-static __always_inline int is_endpoint_address(const struct bh_endpoint_value *endpoint,
-						__be32 addr_be)
-{
-	return addr_be == endpoint->addr_be || identity_of(addr_be) == endpoint->identity;
-}
-
 static __always_inline __u32 mode_of(__u32 identity)
 {
 	struct bh_mode_value *value = bpf_map_lookup_elem(&bh_modes, &identity);
+
 	return value ? value->mode : BH_MODE_UNMANAGED;
 }
 
-static __always_inline __be16 policy_port_of(const struct packet *pkt)
-{
-	if (pkt->proto == IPPROTO_TCP || pkt->proto == IPPROTO_UDP)
-		return pkt->dport_be;
-	return 0;
-}
-
 /* Returns the matching segment id, 0 when no segment allows the flow. */
-static __always_inline __u32 segment_of(__u32 src_identity, __u32 dst_identity,
-					const struct packet *pkt)
+static __always_inline __u32 segment_of(__u32 src_identity, __u32 dst_identity, __u8 proto,
+					__be16 policy_port_be)
 {
 	struct bh_policy_key key = {
 		.src_identity = src_identity,
 		.dst_identity = dst_identity,
-		.dport_be = policy_port_of(pkt),
-		.proto = pkt->proto,
+		.dport_be = policy_port_be,
+		.proto = proto,
 	};
 	struct bh_policy_value *value = bpf_map_lookup_elem(&bh_policy, &key);
+
 	return value ? value->segment_id : 0;
+}
+
+/* What one hook decided about one establishing packet. */
+struct decision {
+	__u32 src_identity;
+	__u32 dst_identity;
+	__u32 segment_id;
+	__u8 verdict; /* enum bh_verdict */
+	__u8 reason;  /* enum bh_reason */
+	__u8 mode;    /* of the workload whose hook decided */
+	__u8 hook;
+};
+
+/* Decides a flow's establishing direction at `hook`. `own_identity` is the
+ * workload bound to the hook's interface (0: unbound, the ipcache says). The
+ * mode is that of the hook's own side: the source at from_endpoint, the
+ * destination at to_endpoint and from_uplink. */
+static __always_inline void decide(struct decision *d, enum bh_hook hook, __u32 own_identity,
+				   const struct bh_addr *saddr, const struct bh_addr *daddr,
+				   __u8 proto, __be16 policy_port_be)
+{
+	d->hook = hook;
+	if (hook == BH_HOOK_FROM_ENDPOINT) {
+		d->src_identity = own_identity ? own_identity : identity_of(saddr);
+		d->dst_identity = identity_of(daddr);
+		d->mode = mode_of(d->src_identity);
+	} else {
+		d->src_identity = identity_of(saddr);
+		d->dst_identity = own_identity ? own_identity : identity_of(daddr);
+		d->mode = mode_of(d->dst_identity);
+	}
+	d->segment_id = segment_of(d->src_identity, d->dst_identity, proto, policy_port_be);
+	if (!d->segment_id && bh_cfg.allow_host_to_workloads &&
+	    d->src_identity == BH_IDENTITY_HOST && d->dst_identity >= BH_IDENTITY_FIRST_WORKLOAD)
+		d->segment_id = BH_SEGMENT_HOST_TO_WORKLOAD;
+	if (d->segment_id) {
+		d->verdict = BH_VERDICT_FORWARDED;
+		d->reason = BH_REASON_NONE;
+	} else {
+		d->verdict = d->mode == BH_MODE_ENFORCE ? BH_VERDICT_DROPPED : BH_VERDICT_AUDIT;
+		d->reason = BH_REASON_POLICY;
+	}
 }
 
 #endif /* BULKHEAD_BPF_LIB_POLICY_H */

@@ -77,7 +77,7 @@ for i in 1 2 3; do
 done
 check "learn: api -> db udp/5353 is echoed" lab_connect api $DB 5353 udp
 check "learn: api -> db ping is answered" lab_ping api $DB
-expected_segments="shop/api shop/db ICMP 0
+expected_segments="shop/api shop/db ICMP 8
 shop/api shop/db TCP 5432
 shop/api shop/db UDP 5353
 shop/frontend shop/api TCP 8080"
