@@ -11,8 +11,9 @@ packages=(
   libboost-dev protobuf-compiler libprotobuf-dev libabsl-dev
   libyaml-cpp-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  # demo and end-to-end tests: namespaces, real traffic, JSON checks
-  iproute2 socat iputils-ping jq procps
+  # demo and end-to-end tests: namespaces, real traffic, JSON checks,
+  # crafted frames (scapy runs under /usr/bin/python3), floods
+  iproute2 socat iputils-ping jq procps python3 python3-scapy hping3
 )
 
 missing=()

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
@@ -36,8 +37,10 @@ std::string Table(const std::vector<Row>& rows) {
 
 std::string EndpointText(const bulkhead::v1::Endpoint& e, bulkhead::v1::Protocol proto) {
   std::string address = e.ip();
-  if (proto == bulkhead::v1::TCP || proto == bulkhead::v1::UDP)
+  if (proto == bulkhead::v1::TCP || proto == bulkhead::v1::UDP || proto == bulkhead::v1::SCTP) {
+    if (address.find(':') != std::string::npos) address = absl::StrCat("[", address, "]");
     absl::StrAppend(&address, ":", e.port());
+  }
   return absl::StrCat(e.workload(), " (", address, ")");
 }
 
@@ -58,6 +61,9 @@ std::string FlowsTable(const bulkhead::v1::FlowsResponse& flows) {
         absl::FromUnixNanos(google::protobuf::util::TimeUtil::TimestampToNanoseconds(f.time()));
     std::string verdict = bulkhead::v1::Verdict_Name(f.verdict());
     if (f.segment_id() != 0) absl::StrAppend(&verdict, " by segment ", f.segment_id());
+    if (f.reason() != bulkhead::v1::REASON_UNSPECIFIED)
+      absl::StrAppend(&verdict, " (", absl::AsciiStrToLower(bulkhead::v1::Reason_Name(f.reason())),
+                      ")");
     rows.push_back({absl::FormatTime("%b %d %H:%M:%E3S", t, absl::LocalTimeZone()),
                     EndpointText(f.source(), f.protocol()), "->",
                     EndpointText(f.destination(), f.protocol()), ProtocolText(f.protocol()),

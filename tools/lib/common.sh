@@ -33,11 +33,13 @@ lab_create_node() {
   ip netns add "$node"
   ip -n "$node" link set lo up
   ip netns exec "$node" sysctl -qw net.ipv4.ip_forward=1
+  ip netns exec "$node" sysctl -qw net.ipv6.conf.all.forwarding=1
 }
 
-# lab_add_pod NAME ADDR GW
+# lab_add_pod NAME ADDR GW [ADDR6 GW6]: with ADDR6, the pod also gets that
+# IPv6 address, routed the same way (GW6/128 on the node side).
 lab_add_pod() {
-  local name=$1 addr=$2 gw=$3 node pod
+  local name=$1 addr=$2 gw=$3 addr6=${4:-} gw6=${5:-} node pod
   node=$(lab_node_ns)
   pod=$(lab_pod_ns "$name")
   ip netns add "$pod"
@@ -50,6 +52,13 @@ lab_add_pod() {
   ip -n "$node" addr add "$gw/32" dev "lxc-$name"
   ip -n "$node" link set "lxc-$name" up
   ip -n "$node" route add "$addr/32" dev "lxc-$name"
+  if [[ -n "$addr6" ]]; then
+    ip -n "$pod" -6 addr add "$addr6/128" dev eth0 nodad
+    ip -n "$pod" -6 route add "$gw6" dev eth0
+    ip -n "$pod" -6 route add default via "$gw6" dev eth0
+    ip -n "$node" -6 addr add "$gw6/128" dev "lxc-$name" nodad
+    ip -n "$node" -6 route add "$addr6/128" dev "lxc-$name"
+  fi
 }
 
 # lab_destroy POD...: deletes the pods' and the node's namespaces (their veths
@@ -81,9 +90,10 @@ lab_serve_udp() {
 }
 
 # lab_connect POD ADDR PORT [tcp|udp]: sends one line from POD (TCP by
-# default) and succeeds if it is echoed within 2 seconds.
+# default) and succeeds if it is echoed within 2 seconds. ADDR: IPv4 or IPv6.
 lab_connect() {
   local pod=$1 addr=$2 port=$3 proto=${4:-tcp} reply address
+  [[ $addr == *:* ]] && addr="[$addr]"
   if [[ $proto == udp ]]; then address="UDP:$addr:$port"; else address="TCP:$addr:$port,connect-timeout=2"; fi
   reply=$(echo "hello from $pod" |
     ip netns exec "$(lab_pod_ns "$pod")" timeout 3 socat -T 2 - "$address" 2>/dev/null) || true
