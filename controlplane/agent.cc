@@ -1,5 +1,6 @@
 #include "controlplane/agent.h"
 
+#include <fnmatch.h>
 #include <net/if.h>
 
 #include <boost/asio/post.hpp>
@@ -48,7 +49,10 @@ Agent::~Agent() {
   api_.reset();
   netlink_.reset();
   events_.reset();
-  if (datapath_) LogInfo("detaching from interfaces");
+  if (datapath_)
+    LogInfo(
+        "leaving the programs attached: the kernel enforces the last state until the next "
+        "bulkheadd adopts it (bulkheadd --uninstall removes them)");
   datapath_.reset();
 }
 
@@ -56,7 +60,6 @@ absl::Status Agent::Start() {
   BH_RETURN_IF_ERROR(LoadState());
 
   BH_ASSIGN_OR_RETURN(datapath_, Datapath::Load({.pin_dir = options_.pin_dir,
-                                                 .keep_pinned = options_.keep_pinned,
                                                  .sizes = options_.map_sizes,
                                                  .config = options_.datapath_config}));
   // Pinned maps may hold an earlier run's entries: make each exactly ours.
@@ -100,6 +103,30 @@ absl::Status Agent::Start() {
   LogInfo(absl::StrCat("bulkheadd ready: ", identities_.workloads().size(), " workloads, ",
                        store_.size(), " segments, interfaces \"", options_.interface_pattern,
                        "\", API on ", options_.socket_path));
+  return absl::OkStatus();
+}
+
+absl::Status Agent::Uninstall(const AgentOptions& options) {
+  BH_ASSIGN_OR_RETURN(std::unique_ptr<Datapath> datapath,
+                      Datapath::Load({.pin_dir = options.pin_dir,
+                                      .sizes = options.map_sizes,
+                                      .config = options.datapath_config}));
+  std::vector<int> interfaces;
+  std::vector<int> uplinks;
+  if (struct if_nameindex* all = if_nameindex()) {
+    for (struct if_nameindex* i = all; i->if_index != 0; ++i) {
+      if (fnmatch(options.interface_pattern.c_str(), i->if_name, 0) == 0)
+        interfaces.push_back(static_cast<int>(i->if_index));
+    }
+    if_freenameindex(all);
+  }
+  for (const std::string& uplink : options.uplinks)
+    if (int ifindex = static_cast<int>(if_nametoindex(uplink.c_str())); ifindex > 0)
+      uplinks.push_back(ifindex);
+  BH_RETURN_IF_ERROR(datapath->Uninstall(interfaces, uplinks));
+  LogInfo(absl::StrCat("uninstalled: programs detached from ", interfaces.size(),
+                       " interfaces and ", uplinks.size(), " uplinks, maps under ",
+                       options.pin_dir.empty() ? "(none)" : options.pin_dir, " removed"));
   return absl::OkStatus();
 }
 

@@ -41,7 +41,6 @@ struct AgentOptions {
   std::vector<std::string> uplinks;  // interfaces for the XDP uplink program
   std::string socket_path = "/run/bulkhead/bulkhead.sock";
   std::string pin_dir = "/sys/fs/bpf/bulkhead";
-  bool keep_pinned = false;
   std::string state_dir = "/var/lib/bulkhead";  // empty: nothing persisted
   bh_mode default_mode = BH_MODE_LEARN;
   std::size_t flow_history = 10000;  // flows kept for `bulkhead flows`
@@ -58,8 +57,15 @@ class Agent {
   // Loads, attaches and starts serving. Call once, before io.run().
   absl::Status Start();
   // After io.run() returns: learns from the events still queued, compiles
-  // and saves, so nothing learned is lost. Then destroy the agent.
+  // and saves, so nothing learned is lost. Then destroy the agent: the
+  // programs stay attached and the maps pinned, enforcing the last state
+  // until the next agent adopts them.
   void Shutdown();
+
+  // `bulkheadd --uninstall`: detaches the programs from every interface
+  // matching the pattern and from the uplinks, and removes the pinned maps.
+  // The state directory (learned segments, modes) is kept.
+  static absl::Status Uninstall(const AgentOptions& options);
 
   bulkhead::v1::Response Handle(const bulkhead::v1::Request& request);
 

@@ -17,8 +17,8 @@ int main(int argc, char** argv) {
       "bulkheadd: the Bulkhead node agent. Attaches the eBPF datapath to workload interfaces,\n"
       "learns segments from their traffic, and enforces the allow-list per workload."};
   app.add_option("--inventory", options.inventory_path,
-                 "YAML file listing workloads (namespace, name, labels, addresses, mode)")
-      ->required()
+                 "YAML file listing workloads (namespace, name, labels, addresses, mode);\n"
+                 "required unless --uninstall")
       ->check(CLI::ExistingFile);
   app.add_option("--interfaces", options.interface_pattern,
                  "attach to interfaces whose name matches this glob, now and as they appear")
@@ -30,7 +30,11 @@ int main(int argc, char** argv) {
                  "bpffs directory to pin maps under; \"\" to not pin. Under `ip netns exec`,\n"
                  "/sys/fs/bpf is not a bpffs: mount one (mount -t bpf bpf DIR) and name it here")
       ->capture_default_str();
-  app.add_flag("--keep-pinned", options.keep_pinned, "leave pinned maps in place on exit");
+  bool uninstall = false;
+  app.add_flag("--uninstall", uninstall,
+               "detach the programs from every interface matching --interfaces and from the\n"
+               "--uplink interfaces, remove the pinned maps, and exit. Without it, stopping\n"
+               "the agent leaves enforcement in place for the next agent to adopt");
   app.add_option("--state-dir", options.state_dir,
                  "directory for learned segments and modes (kept across restarts); \"\" for none")
       ->capture_default_str();
@@ -80,6 +84,18 @@ int main(int argc, char** argv) {
   options.default_mode = *bulkhead::ParseMode(mode);
   options.datapath_config.allow_host_to_workloads = allow_host ? 1 : 0;
   options.datapath_config.fail_closed = fail_closed ? 1 : 0;
+
+  if (!uninstall && options.inventory_path.empty()) {
+    std::cerr << "--inventory is required\nRun with --help for more information.\n";
+    return 106;  // CLI11's exit code for a missing required option
+  }
+  if (uninstall) {
+    if (absl::Status status = bulkhead::Agent::Uninstall(options); !status.ok()) {
+      bulkhead::LogError(status.message());
+      return 1;
+    }
+    return 0;
+  }
 
   boost::asio::io_context io;
   auto agent = bulkhead::Agent::Create(io, options);

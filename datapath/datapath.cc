@@ -233,13 +233,25 @@ Datapath::Datapath(endpoint_bpf* endpoint, uplink_bpf* uplink, DatapathOptions o
       epoch_(bpf_map__fd(endpoint->maps.bh_epoch), "bh_epoch"),
       stats_fd_(bpf_map__fd(endpoint->maps.bh_stats)) {}
 
+// Leaves programs attached and maps pinned: see the header.
 Datapath::~Datapath() {
-  while (!attached_.empty()) (void)Detach(attached_.begin()->first);
-  while (!uplinks_.empty()) (void)DetachUplink(uplinks_.begin()->first);
-  if (!options_.pin_dir.empty() && !options_.keep_pinned)
-    bpf_object__unpin_maps(endpoint_->obj, nullptr);
   uplink_bpf::destroy(uplink_);
   endpoint_bpf::destroy(endpoint_);
+}
+
+absl::Status Datapath::Uninstall(const std::vector<int>& ifindexes,
+                                 const std::vector<int>& uplinks) {
+  for (int ifindex : ifindexes) attached_.emplace(ifindex, absl::StrCat("ifindex ", ifindex));
+  for (int ifindex : uplinks) uplinks_.emplace(ifindex, absl::StrCat("ifindex ", ifindex));
+  while (!attached_.empty()) BH_RETURN_IF_ERROR(Detach(attached_.begin()->first));
+  while (!uplinks_.empty()) BH_RETURN_IF_ERROR(DetachUplink(uplinks_.begin()->first));
+  if (options_.pin_dir.empty()) return absl::OkStatus();
+  if (int err = bpf_object__unpin_maps(endpoint_->obj, nullptr); err != 0)
+    return ErrnoError(err, absl::StrCat("unpin maps under ", options_.pin_dir));
+  std::error_code ec;
+  std::filesystem::remove(absl::StrCat(options_.pin_dir, "/v", BH_ABI_VERSION), ec);
+  std::filesystem::remove(options_.pin_dir, ec);  // only if nothing else is in it
+  return absl::OkStatus();
 }
 
 absl::Status Datapath::BumpEpoch() {

@@ -9,8 +9,14 @@
 // restarted agent see the same state, and a new layout never meets an old
 // map. Attach() puts from_endpoint on the interface's TC ingress and
 // to_endpoint on its TC egress (clsact); AttachUplink() puts from_uplink on
-// an interface's XDP hook. Destruction detaches every interface and, unless
-// keep_pinned, unpins the maps.
+// an interface's XDP hook.
+//
+// Enforcement outlives this object: destruction closes our handles but
+// leaves the programs attached and the maps pinned, so the kernel keeps
+// enforcing the last state while no agent runs; the next Load() adopts the
+// pinned maps and Attach() replaces the filters in place (same handle and
+// priority), with no moment unfiltered. Only Uninstall() detaches and
+// unpins.
 //
 // Every change the agent makes to ipcache, endpoints, modes or policy must be
 // followed by BumpEpoch(): the programs cache verdicts per flow under the
@@ -60,8 +66,7 @@ struct MapSizes {
 bh_config DefaultDatapathConfig();
 
 struct DatapathOptions {
-  std::string pin_dir;       // bpffs directory; maps go under <pin_dir>/v<N>; empty: no pinning
-  bool keep_pinned = false;  // leave pinned maps in place when destroyed
+  std::string pin_dir;  // bpffs directory; maps go under <pin_dir>/v<N>; empty: no pinning
   MapSizes sizes;
   bh_config config = DefaultDatapathConfig();
 };
@@ -90,6 +95,11 @@ class Datapath {
   // the driver has none); replaces an earlier program of ours.
   absl::Status AttachUplink(int ifindex, const std::string& ifname);
   absl::Status DetachUplink(int ifindex);
+
+  // Detaches from every interface in `ifindexes` and every one attached
+  // through this object (TC and XDP), then unpins the maps and removes the
+  // pin directory. What is already gone is not an error.
+  absl::Status Uninstall(const std::vector<int>& ifindexes, const std::vector<int>& uplinks);
 
   // Starts a new policy epoch: every cached verdict is decided again.
   absl::Status BumpEpoch();

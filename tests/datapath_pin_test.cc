@@ -1,5 +1,6 @@
 // Pinning the datapath's maps under a bpffs directory (needs root): what a
 // user sees in the pin directory, and what a second agent sees.
+#include <bpf/bpf.h>
 #include <netinet/in.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -33,7 +34,7 @@ class DatapathPinTest : public ::testing::Test {
   bool mounted_ = false;
 };
 
-TEST_F(DatapathPinTest, MapsArePinnedSharedAndRemovedOnExit) {
+TEST_F(DatapathPinTest, MapsStayPinnedAndSharedUntilUninstall) {
   const bh_policy_key key = PolicyKey(256, 257, IPPROTO_TCP, 8080);
   {
     auto first = Datapath::Load({.pin_dir = pin_dir_});
@@ -43,14 +44,43 @@ TEST_F(DatapathPinTest, MapsArePinnedSharedAndRemovedOnExit) {
                             "bh_frags", "bh_modes", "bh_endpoints", "bh_epoch", "bh_events"})
       EXPECT_TRUE(std::filesystem::exists(pin_dir_ + "/v2/" + map)) << map;
     ASSERT_TRUE((*first)->policy().Update(key, {.segment_id = 9}).ok());
-
-    auto second = Datapath::Load({.pin_dir = pin_dir_, .keep_pinned = true});
-    ASSERT_TRUE(second.ok()) << second.status();
-    auto seen = (*second)->policy().Lookup(key);
-    ASSERT_TRUE(seen.ok() && seen->has_value()) << "the second load reuses the pinned map";
-    EXPECT_EQ((*seen)->segment_id, 9u);
   }
+  // The first agent is gone; its maps are not.
+  EXPECT_TRUE(std::filesystem::exists(pin_dir_ + "/v2/bh_policy"));
+  auto second = Datapath::Load({.pin_dir = pin_dir_});
+  ASSERT_TRUE(second.ok()) << second.status();
+  auto seen = (*second)->policy().Lookup(key);
+  ASSERT_TRUE(seen.ok() && seen->has_value()) << "the second load reuses the pinned map";
+  EXPECT_EQ((*seen)->segment_id, 9u);
+
+  ASSERT_TRUE((*second)->Uninstall({}, {}).ok());
   EXPECT_FALSE(std::filesystem::exists(pin_dir_ + "/v2/bh_policy"));
+  EXPECT_FALSE(std::filesystem::exists(pin_dir_));
+}
+
+TEST_F(DatapathPinTest, EpochContinuesAcrossLoads) {
+  std::uint32_t first_epoch = 0;
+  {
+    auto first = Datapath::Load({.pin_dir = pin_dir_});
+    ASSERT_TRUE(first.ok()) << first.status();
+    ASSERT_TRUE((*first)->BumpEpoch().ok());
+    int fd = bpf_obj_get((pin_dir_ + "/v2/bh_epoch").c_str());
+    ASSERT_GE(fd, 0);
+    std::uint32_t zero = 0;
+    bh_epoch_value value{};
+    ASSERT_EQ(bpf_map_lookup_elem(fd, &zero, &value), 0);
+    first_epoch = value.policy;
+    close(fd);
+  }
+  auto second = Datapath::Load({.pin_dir = pin_dir_});
+  ASSERT_TRUE(second.ok()) << second.status();
+  int fd = bpf_obj_get((pin_dir_ + "/v2/bh_epoch").c_str());
+  std::uint32_t zero = 0;
+  bh_epoch_value value{};
+  ASSERT_EQ(bpf_map_lookup_elem(fd, &zero, &value), 0);
+  close(fd);
+  EXPECT_GT(value.policy, first_epoch) << "a restarted agent never reuses an epoch";
+  (void)(*second)->Uninstall({}, {});
 }
 
 TEST_F(DatapathPinTest, PinDirOutsideBpffsIsAClearError) {

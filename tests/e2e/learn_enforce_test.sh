@@ -118,9 +118,42 @@ check "new pod: cache -> db tcp/5432 (never learned) times out" refused lab_conn
 check "new pod: and is reported DROPPED from shop/cache" test "$(flows_matching \
   '.source.workload=="shop/cache" and .destination.workload=="shop/db" and .verdict=="DROPPED"')" -ge 1
 
-echo "# restart"
-shop_stop_agent
+echo "# restart under a probe stream"
+# Allowed (frontend -> api tcp/8080) and denied (frontend -> db tcp/5432)
+# probes at a fixed pace while the agent is stopped with SIGTERM and
+# restarted, then killed with SIGKILL and restarted: enforcement must not
+# blink in either direction.
+probe() {  # probe NAME ADDR PORT SECONDS: one attempt every 0.25 s
+  local name=$1 addr=$2 port=$3 until=$((SECONDS + $4))
+  while ((SECONDS < until)); do
+    if lab_connect frontend "$addr" "$port"; then echo ok; else echo refused; fi >>"$WORK/probe.$name"
+    sleep 0.25
+  done
+}
+: >"$WORK/probe.allowed"; : >"$WORK/probe.denied"
+probe allowed $API 8080 12 &
+allowed_pid=$!
+probe denied $DB 5432 12 &
+denied_pid=$!
+sleep 1
+shop_stop_agent          # SIGTERM
+sleep 2
+check "restart: nothing of ours is detached while the agent is down" \
+  test "$(ip netns exec "$(lab_node_ns)" tc filter show dev lxc-db egress | grep -c 'bpf')" -ge 1
 start_agent
+sleep 2
+kill -KILL "$SHOP_AGENT_PID"; wait "$SHOP_AGENT_PID" 2>/dev/null || true; SHOP_AGENT_PID=""
+sleep 2
+start_agent
+wait $allowed_pid $denied_pid
+allowed_total=$(wc -l <"$WORK/probe.allowed"); allowed_ok=$(grep -c '^ok' "$WORK/probe.allowed" || true)
+denied_total=$(wc -l <"$WORK/probe.denied"); denied_ok=$(grep -c '^ok' "$WORK/probe.denied" || true)
+echo "      probes: allowed $allowed_ok/$allowed_total connected, denied $denied_ok/$denied_total connected"
+check "restart: every allowed probe connected across SIGTERM and SIGKILL restarts" \
+  test "$allowed_total" -ge 10 -a "$allowed_ok" -eq "$allowed_total"
+check "restart: no denied probe connected" test "$denied_total" -ge 3 -a "$denied_ok" -eq 0
+check "restart: the denied probes are reported DROPPED by the restarted agent" test "$(flows_matching \
+  '.source.workload=="shop/frontend" and .destination.workload=="shop/db" and .verdict=="DROPPED"')" -ge 1
 check "restart: modes came back as enforce" \
   test "$("$BULKHEAD" status -o json | jq '[.workloads[] | select(.mode=="ENFORCE")] | length')" -eq 4
 check "restart: learned frontend -> api tcp/8080 connects" lab_connect frontend $API 8080
