@@ -56,7 +56,23 @@ Agent::~Agent() {
   datapath_.reset();
 }
 
+namespace {
+
+// One agent per node, checked before the kernel is touched: the lock is on
+// the pin directory (the kernel state), else the state directory.
+absl::StatusOr<std::optional<AgentLock>> LockNode(const AgentOptions& options) {
+  if (!options.pin_dir.empty()) {
+    BH_RETURN_IF_ERROR(PreparePinDir(options.pin_dir));
+    return AgentLock::Acquire(options.pin_dir);
+  }
+  if (!options.state_dir.empty()) return AgentLock::Acquire(options.state_dir);
+  return std::nullopt;
+}
+
+}  // namespace
+
 absl::Status Agent::Start() {
+  BH_ASSIGN_OR_RETURN(lock_, LockNode(options_));
   BH_RETURN_IF_ERROR(LoadState());
 
   BH_ASSIGN_OR_RETURN(datapath_, Datapath::Load({.pin_dir = options_.pin_dir,
@@ -107,6 +123,7 @@ absl::Status Agent::Start() {
 }
 
 absl::Status Agent::Uninstall(const AgentOptions& options) {
+  BH_ASSIGN_OR_RETURN(std::optional<AgentLock> lock, LockNode(options));
   BH_ASSIGN_OR_RETURN(std::unique_ptr<Datapath> datapath,
                       Datapath::Load({.pin_dir = options.pin_dir,
                                       .sizes = options.map_sizes,

@@ -22,6 +22,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "controlplane/agent_lock.h"
 #include "controlplane/api_server.h"
 #include "controlplane/compiler.h"
 #include "controlplane/flow_builder.h"
@@ -98,6 +99,7 @@ class Agent {
 
   boost::asio::io_context& io_;
   AgentOptions options_;
+  std::optional<AgentLock> lock_;  // held for the agent's life
   IdentityTable identities_;
   std::map<std::uint32_t, bh_mode> modes_;  // identity -> mode, every workload
   PolicyStore store_;

@@ -25,9 +25,11 @@ constexpr __u32 kFilterHandle = 0xb4;
 constexpr __u32 kFilterPriority = 1;
 constexpr long kBpfFsMagic = 0xcafe4a11;
 
+}  // namespace
+
 // The pin directory must be on a bpffs; the agent creates it if its parent
 // is one. A missing directory is judged by its parent's filesystem.
-absl::Status CheckPinDir(const std::string& dir) {
+absl::Status PreparePinDir(const std::string& dir) {
   std::string probe = dir;
   struct statfs fs;
   while (statfs(probe.c_str(), &fs) != 0) {
@@ -46,6 +48,8 @@ absl::Status CheckPinDir(const std::string& dir) {
         absl::StrCat("create pin directory ", dir, ": ", ec.message()));
   return absl::OkStatus();
 }
+
+namespace {
 
 bpf_tc_hook TcHook(int ifindex, bpf_tc_attach_point point) {
   bpf_tc_hook hook{};
@@ -144,8 +148,8 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   std::string map_dir;
   if (!options.pin_dir.empty()) {
     map_dir = absl::StrCat(options.pin_dir, "/v", BH_ABI_VERSION);
-    BH_RETURN_IF_ERROR(CheckPinDir(options.pin_dir));
-    BH_RETURN_IF_ERROR(CheckPinDir(map_dir));
+    BH_RETURN_IF_ERROR(PreparePinDir(options.pin_dir));
+    BH_RETURN_IF_ERROR(PreparePinDir(map_dir));
   }
   LIBBPF_OPTS(bpf_object_open_opts, open_opts);
   if (!map_dir.empty()) open_opts.pin_root_path = map_dir.c_str();

@@ -73,6 +73,10 @@ struct DatapathOptions {
 
 using DatapathStats = std::array<std::uint64_t, BH_STAT_MAX>;
 
+// Creates `dir` if its parent is on a bpf filesystem; fails with how to
+// mount one when it is not.
+absl::Status PreparePinDir(const std::string& dir);
+
 // Names of the BH_STAT_* counters as reported by `bulkhead status`.
 const char* StatName(int stat);
 

@@ -118,6 +118,21 @@ check "new pod: cache -> db tcp/5432 (never learned) times out" refused lab_conn
 check "new pod: and is reported DROPPED from shop/cache" test "$(flows_matching \
   '.source.workload=="shop/cache" and .destination.workload=="shop/db" and .verdict=="DROPPED"')" -ge 1
 
+echo "# a second agent"
+second_rc=0
+ip netns exec "$(lab_node_ns)" timeout 10 "$BUILD_DIR/controlplane/bulkheadd" \
+  --inventory "$WORK/inventory.yaml" --interfaces 'lxc-*' --pin-dir "$WORK/bpffs" \
+  --state-dir "$WORK/state2" --socket "$WORK/second.sock" --mode learn 2>"$WORK/second.log" ||
+  second_rc=$?
+check "second agent: exits with an error at once" test "$second_rc" -ne 0 -a "$second_rc" -ne 124
+check "second agent: says another one runs" grep -q "another bulkheadd is running" "$WORK/second.log"
+check "second agent: the first still answers, every workload still enforcing" \
+  test "$("$BULKHEAD" status -o json | jq '[.workloads[] | select(.mode=="ENFORCE")] | length')" -eq 4
+check "second agent: learned frontend -> api tcp/8080 still connects" lab_connect frontend $API 8080
+check "second agent: unlearned cache -> api tcp/8080 still times out" refused lab_connect cache $API 8080
+check "second agent: ... reported DROPPED by the first agent" test "$(flows_matching \
+  '.source.workload=="shop/cache" and .destination.workload=="shop/api" and .verdict=="DROPPED"')" -ge 1
+
 echo "# restart under a probe stream"
 # Allowed (frontend -> api tcp/8080) and denied (frontend -> db tcp/5432)
 # probes at a fixed pace while the agent is stopped with SIGTERM and
