@@ -36,7 +36,7 @@
 
 /* Parses the skb's headers in place; pulls them into the linear area once
  * if they are not there. */
-static __noinline int parse_skb(struct __sk_buff *skb, struct packet *pkt)
+static __always_inline int parse_skb(struct __sk_buff *skb, struct packet *pkt)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
