@@ -111,6 +111,8 @@ absl::Status Agent::Start() {
     LogInfo(absl::StrCat("XDP uplink program attached to ", uplink));
   }
   BH_RETURN_IF_ERROR(datapath_->BumpEpoch());
+  for (const std::string& path : datapath_->RemoveOlderLayouts())
+    LogInfo(absl::StrCat("removed ", path, ": pinned by an older map layout"));
 
   BH_ASSIGN_OR_RETURN(api_, ApiServer::Create(io_, options_.socket_path,
                                               [this](const auto& r) { return Handle(r); }));

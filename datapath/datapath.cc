@@ -258,6 +258,23 @@ absl::Status Datapath::Uninstall(const std::vector<int>& ifindexes,
   return absl::OkStatus();
 }
 
+std::vector<std::string> Datapath::RemoveOlderLayouts() {
+  std::vector<std::string> removed;
+  if (options_.pin_dir.empty()) return removed;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.pin_dir, ec)) {
+    std::string name = entry.path().filename().string();
+    bool layout1 = name.rfind("bh_", 0) == 0 && !entry.is_directory(ec);
+    bool older = name.size() > 1 && name[0] == 'v' &&
+                 name.find_first_not_of("0123456789", 1) == std::string::npos &&
+                 std::stoi(name.substr(1)) < BH_ABI_VERSION;
+    if (!layout1 && !older) continue;
+    std::filesystem::remove_all(entry.path(), ec);
+    if (!ec) removed.push_back(entry.path().string());
+  }
+  return removed;
+}
+
 absl::Status Datapath::BumpEpoch() {
   ++epoch_value_;
   if (epoch_value_ == 0) epoch_value_ = 1;  // 0 means "never let through"

@@ -105,6 +105,13 @@ class Datapath {
   // pin directory. What is already gone is not an error.
   absl::Status Uninstall(const std::vector<int>& ifindexes, const std::vector<int>& uplinks);
 
+  // After this datapath's programs replaced the older ones on every
+  // interface: removes maps an older layout pinned under the pin directory
+  // (unversioned bh_* pins of layout 1, v<N> directories below ours). Their
+  // programs, if any still run somewhere, keep the maps alive until they go.
+  // Returns what was removed.
+  std::vector<std::string> RemoveOlderLayouts();
+
   // Starts a new policy epoch: every cached verdict is decided again.
   absl::Status BumpEpoch();
 

@@ -83,6 +83,24 @@ TEST_F(DatapathPinTest, EpochContinuesAcrossLoads) {
   (void)(*second)->Uninstall({}, {});
 }
 
+TEST_F(DatapathPinTest, MapsOfAnOlderLayoutAreRemovedAfterTheUpgrade) {
+  // What layout 1 pinned: maps directly under the pin directory.
+  std::filesystem::create_directories(pin_dir_ + "/v1");
+  for (const std::string path : {pin_dir_ + "/bh_conntrack", pin_dir_ + "/v1/bh_policy"}) {
+    int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "old", 4, 4, 4, nullptr);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(bpf_obj_pin(fd, path.c_str()), 0) << path;
+    close(fd);
+  }
+  auto dp = Datapath::Load({.pin_dir = pin_dir_});
+  ASSERT_TRUE(dp.ok()) << dp.status();
+  EXPECT_EQ((*dp)->RemoveOlderLayouts().size(), 2u);
+  EXPECT_FALSE(std::filesystem::exists(pin_dir_ + "/bh_conntrack"));
+  EXPECT_FALSE(std::filesystem::exists(pin_dir_ + "/v1"));
+  EXPECT_TRUE(std::filesystem::exists(pin_dir_ + "/v2/bh_ct")) << "ours stay";
+  (void)(*dp)->Uninstall({}, {});
+}
+
 TEST_F(DatapathPinTest, PinDirOutsideBpffsIsAClearError) {
   auto dp = Datapath::Load({.pin_dir = "/tmp/not-a-bpffs/bulkhead"});
   ASSERT_FALSE(dp.ok());
