@@ -97,7 +97,8 @@ absl::Status Agent::Start() {
                      .route_added = [this](const Route& r) { OnRouteAdded(r); },
                      .route_removed = [this](const Route& r) { OnRouteRemoved(r); },
                      .address_added = [this](const LocalAddress& a) { OnAddressAdded(a); },
-                     .address_removed = [this](const LocalAddress& a) { OnAddressRemoved(a); }}));
+                     .address_removed = [this](const LocalAddress& a) { OnAddressRemoved(a); },
+                     .error = [](const absl::Status& s) { LogError(s.message()); }}));
   // Lists links, routes and addresses: attaches, binds, collects the node's
   // addresses; then the ipcache is made exactly the workloads' and node's.
   BH_RETURN_IF_ERROR(netlink_->Start());

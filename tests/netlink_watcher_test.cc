@@ -389,7 +389,9 @@ TEST_F(NetlinkWatcherTest, ReportsWhatVanishedWhileNotificationsWereLost) {
   ASSERT_TRUE(Sh("ip route add 10.244.7.90/32 dev lxc-nlw9"));
   ASSERT_TRUE(Sh("ip route add 10.244.7.91/32 dev lxc-nlw9"));
   ASSERT_TRUE(Sh("ip -6 addr add fd00:244::7:92/128 dev lxc-nlw9 nodad"));
+  ASSERT_TRUE(Sh("ip -6 addr add fd00:244::7:93/128 dev lxc-nlw9 nodad"));
   StartWatcher();
+  const LocalAddress staying_address = Address6("fd00:244::7:93", ifindex);
   const Route staying = HostRoute4("10.244.7.90", ifindex);
   const Route vanishing = HostRoute4("10.244.7.91", ifindex);
   const LocalAddress vanishing_address = Address6("fd00:244::7:92", ifindex);
@@ -419,6 +421,7 @@ TEST_F(NetlinkWatcherTest, ReportsWhatVanishedWhileNotificationsWereLost) {
   EXPECT_EQ(Count(seen_.routes_added, staying), 2) << "not listed again: no overflow?";
   EXPECT_EQ(Count(seen_.routes_removed, staying), 0);
   EXPECT_EQ(Count(seen_.addresses_removed, vanishing_address), 1);
+  EXPECT_EQ(Count(seen_.addresses_added, staying_address), 1) << "addresses are counted";
   EXPECT_TRUE(seen_.errors.empty()) << seen_.errors.front();
 }
 
