@@ -13,7 +13,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # demo and end-to-end tests: namespaces, real traffic, JSON checks,
   # crafted frames (scapy runs under /usr/bin/python3), floods
-  iproute2 socat iputils-ping jq procps python3 python3-scapy hping3
+  iproute2 socat iputils-ping jq procps python3 python3-scapy hping3 bc
+  # bench/e2e.sh: traffic, the netfilter baselines, the plot
+  iperf3 nftables iptables gnuplot-nox
 )
 
 missing=()

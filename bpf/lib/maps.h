@@ -39,9 +39,11 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bh_ct SEC(".maps");
 
-/* Flows let through but not confirmed yet: a flood of them churns only here. */
+/* Flows let through but not confirmed yet: a flood of them churns only here.
+ * Per-CPU LRU lists: a flood's evictions take no lock shared across CPUs. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__uint(max_entries, 65536);
 	__type(key, struct bh_ct_key);
 	__type(value, struct bh_ct_entry);
