@@ -73,10 +73,13 @@ static __always_inline void count_verdict(__u8 verdict)
 }
 
 /* Drops (or, for reasons that depend on the mode, passes) a packet that is
- * not judged by policy, with an event within the drop budget. */
+ * not judged by policy, with an event within the drop budget. `every_mode`:
+ * drop whatever the mode (unparseable frames leaving a bound interface,
+ * which cannot be checked for spoofing). */
 static __always_inline int verdict_without_policy(__u32 ifindex, const struct packet *pkt,
 						  enum bh_hook hook, __u32 own_identity,
-						  enum bh_reason reason, __u64 now_ns)
+						  enum bh_reason reason, int every_mode,
+						  __u64 now_ns)
 {
 	struct decision d = {
 		.hook = hook,
@@ -100,7 +103,7 @@ static __always_inline int verdict_without_policy(__u32 ifindex, const struct pa
 	default:
 		/* Unparseable frames and orphan fragments: as the mode says. */
 		d.mode = mode_of(own_identity);
-		if (d.mode != BH_MODE_ENFORCE)
+		if (d.mode != BH_MODE_ENFORCE && !every_mode)
 			d.verdict = BH_VERDICT_AUDIT;
 		stat = reason == BH_REASON_FRAGMENT ? BH_STAT_DROPPED_FRAGMENT
 						    : BH_STAT_DROPPED_UNPARSEABLE;
@@ -155,10 +158,21 @@ static __always_inline int handle_packet(struct __sk_buff *skb, const enum bh_ho
 	if (parsed != PARSE_OK) {
 		endpoint = endpoint_of(ifindex);
 		own = endpoint ? endpoint->identity : 0;
+		if (!endpoint && bh_cfg.fail_closed)
+			return verdict_without_policy(ifindex, &pkt, hook, 0, BH_REASON_UNBOUND, 0,
+						      now_ns);
 		return verdict_without_policy(ifindex, &pkt, hook, own,
 					      parsed == PARSE_MALFORMED ? BH_REASON_MALFORMED
 									: BH_REASON_UNPARSEABLE,
-					      now_ns);
+					      hook == BH_HOOK_FROM_ENDPOINT && endpoint, now_ns);
+	}
+	/* Neighbour discovery between global addresses: unjudged only with
+	 * the node, the one neighbour a workload's veth has. */
+	if (pkt.nd_unicast &&
+	    identity_of(hook == BH_HOOK_FROM_ENDPOINT ? &pkt.daddr : &pkt.saddr) ==
+		    BH_IDENTITY_HOST) {
+		stat_inc(BH_STAT_PASSED_LINK);
+		return TC_ACT_OK;
 	}
 
 	__u32 epoch = current_epoch();
@@ -173,7 +187,16 @@ static __always_inline int handle_packet(struct __sk_buff *skb, const enum bh_ho
 	int source_end = ct_key_of(&key, &pkt);
 	struct ct_lookup ct = {};
 
-	if (pkt.frag != FRAG_LATER || followed)
+	/* ICMP other than echo has no conntrack of its own: errors are related
+	 * to the flow they quote, other types are decided every packet. */
+	__u16 icmp_type = bpf_ntohs(pkt.policy_port_be);
+	int tracked = !is_icmp(&pkt) || pkt.icmp_echo_request || pkt.icmp_echo_reply ||
+		      (pkt.frag == FRAG_LATER && (icmp_type == ICMP_ECHO_REQUEST ||
+						  icmp_type == ICMP_ECHO_REPLY ||
+						  icmp_type == ICMPV6_ECHO_REQUEST ||
+						  icmp_type == ICMPV6_ECHO_REPLY));
+
+	if (tracked && (pkt.frag != FRAG_LATER || followed))
 		ct = ct_lookup(&key, source_end, now_ns);
 	struct bh_ct_entry *entry = ct.entry;
 
@@ -202,13 +225,13 @@ static __always_inline int handle_packet(struct __sk_buff *skb, const enum bh_ho
 	endpoint = endpoint_of(ifindex);
 	own = endpoint ? endpoint->identity : 0;
 	if (hook == BH_HOOK_FROM_ENDPOINT && endpoint && identity_of(&pkt.saddr) != own)
-		return verdict_without_policy(ifindex, &pkt, hook, own, BH_REASON_SPOOFED, now_ns);
+		return verdict_without_policy(ifindex, &pkt, hook, own, BH_REASON_SPOOFED, 0, now_ns);
 	if (!endpoint && bh_cfg.fail_closed)
-		return verdict_without_policy(ifindex, &pkt, hook, 0, BH_REASON_UNBOUND, now_ns);
+		return verdict_without_policy(ifindex, &pkt, hook, 0, BH_REASON_UNBOUND, 0, now_ns);
 	if (pkt.frag == FRAG_LATER && !followed)
 		return verdict_without_policy(ifindex, &pkt, hook, own ? own : identity_of(
 				hook == BH_HOOK_FROM_ENDPOINT ? &pkt.saddr : &pkt.daddr),
-					      BH_REASON_FRAGMENT, now_ns);
+					      BH_REASON_FRAGMENT, 0, now_ns);
 
 	/* A reply whose request was let through here under an older epoch:
 	 * decide the request again (as the other kind of hook on this
@@ -253,7 +276,7 @@ static __always_inline int handle_packet(struct __sk_buff *skb, const enum bh_ho
 		bpf_map_delete_elem(ct.confirmed ? (void *)&bh_ct : (void *)&bh_ct_new, &key);
 		entry = NULL;
 	}
-	if (!entry) {
+	if (!entry && tracked) {
 		entry = ct_create(&key, source_end, &pkt, now_ns);
 		ct.entry = entry;
 		ct.confirmed = 0;

@@ -2,7 +2,8 @@
 /*
  * XDP program for the node's uplink: traffic from other nodes.
  *
- *   from_uplink  drops, before an skb exists, packets that open a flow into
+ *   from_uplink  drops, before an skb exists, packets that open a flow (TCP
+ *                SYN, ICMP echo request) into
  *                a workload that enforces and that no segment admits, and
  *                packets from outside that claim one of this node's own
  *                addresses. Everything else passes on to the TC hooks of
@@ -11,7 +12,8 @@
  *                workloads that learn or monitor).
  *
  * It shares every map with the endpoint programs (the agent reuses their
- * fds, or both use the pinned maps), and never writes conntrack.
+ * fds, or both use the pinned maps); of conntrack it only deletes expired
+ * entries it finds.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -30,9 +32,18 @@ int from_uplink(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct packet pkt = {};
 
-	/* Only what can be judged from the first buffer is judged here. */
+	/* Only what can be judged from the first buffer is judged here, and
+	 * only packets that open a flow: a TCP SYN, an echo request. Anything
+	 * else may be the reply of a translated flow (a Service's backend on
+	 * another node answering) whose tuple the node has not restored yet;
+	 * the workload's TC hook judges it after the translation. */
 	if (parse_frame(data, data_end, data_end - data, &pkt) != PARSE_OK ||
 	    pkt.frag == FRAG_LATER || pkt.icmp_error)
+		return XDP_PASS;
+	int opener = (pkt.proto == IPPROTO_TCP &&
+		      (pkt.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN) ||
+		     pkt.icmp_echo_request;
+	if (!opener)
 		return XDP_PASS;
 
 	__u64 now_ns = bpf_ktime_get_coarse_ns();

@@ -84,9 +84,10 @@ absl::Status Agent::Start() {
   policy_dirty_ = true;
   BH_RETURN_IF_ERROR(CompileAndPersist());
 
-  BH_ASSIGN_OR_RETURN(events_,
-                      EventReader::Create(io_, datapath_->events_fd(),
-                                          [this](const bh_flow_event& e) { OnFlowEvent(e); }));
+  BH_ASSIGN_OR_RETURN(
+      events_, EventReader::Create(
+                   io_, datapath_->events_fd(), [this](const bh_flow_event& e) { OnFlowEvent(e); },
+                   datapath_->drop_events_fd()));
   events_->Start();
 
   BH_ASSIGN_OR_RETURN(

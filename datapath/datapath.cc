@@ -361,6 +361,7 @@ absl::StatusOr<DatapathStats> Datapath::ReadStats() const {
 }
 
 int Datapath::events_fd() const { return bpf_map__fd(endpoint_->maps.bh_events); }
+int Datapath::drop_events_fd() const { return bpf_map__fd(endpoint_->maps.bh_drop_events); }
 int Datapath::from_endpoint_fd() const { return bpf_program__fd(endpoint_->progs.from_endpoint); }
 int Datapath::to_endpoint_fd() const { return bpf_program__fd(endpoint_->progs.to_endpoint); }
 int Datapath::from_uplink_fd() const { return bpf_program__fd(uplink_->progs.from_uplink); }

@@ -128,6 +128,7 @@ class Datapath {
   absl::StatusOr<DatapathStats> ReadStats() const;
 
   int events_fd() const;
+  int drop_events_fd() const;
   int from_endpoint_fd() const;
   int to_endpoint_fd() const;
   int from_uplink_fd() const;

@@ -10,10 +10,14 @@
 namespace bulkhead {
 
 absl::StatusOr<std::unique_ptr<EventReader>> EventReader::Create(boost::asio::io_context& io,
-                                                                 int ringbuf_fd, Handler handler) {
+                                                                 int ringbuf_fd, Handler handler,
+                                                                 int second_ringbuf_fd) {
   std::unique_ptr<EventReader> reader(new EventReader(io, std::move(handler)));
   reader->ring_ = ring_buffer__new(ringbuf_fd, &EventReader::OnSample, reader.get(), nullptr);
   if (!reader->ring_) return ErrnoError(errno, "open ring buffer bh_events");
+  if (second_ringbuf_fd >= 0 &&
+      ring_buffer__add(reader->ring_, second_ringbuf_fd, &EventReader::OnSample, reader.get()) != 0)
+    return ErrnoError(errno, "open ring buffer bh_drop_events");
   // stream_descriptor closes what it holds, and the ring buffer owns its fd.
   int epoll_fd = dup(ring_buffer__epoll_fd(reader->ring_));
   if (epoll_fd < 0) return ErrnoError(errno, "dup ring buffer epoll fd");

@@ -26,8 +26,11 @@ class EventReader {
  public:
   using Handler = std::function<void(const bh_flow_event&)>;
 
+  // `second_ringbuf_fd` (optional): another ring read the same way (the
+  // datapath keeps drop events in a ring of their own).
   static absl::StatusOr<std::unique_ptr<EventReader>> Create(boost::asio::io_context& io,
-                                                             int ringbuf_fd, Handler handler);
+                                                             int ringbuf_fd, Handler handler,
+                                                             int second_ringbuf_fd = -1);
   ~EventReader();
   EventReader(const EventReader&) = delete;
   EventReader& operator=(const EventReader&) = delete;

@@ -231,12 +231,30 @@ void AddFamilyCases(const Family& f, std::vector<Case>& cases) {
                .Vlan({kTpid8021Q, 0})
                .Vlan({kTpid8021Q, 0})),
       Drop(BH_REASON_UNPARSEABLE, BH_STAT_DROPPED_UNPARSEABLE));
-  add("three_vlan_tags_pass_while_learning", {},
-      From(Tcp(f.frontend, f.api, 40000, 8080, kSyn)
+  // Leaving a bound interface, a frame that cannot be parsed cannot be
+  // checked for spoofing either: dropped in every mode.
+  add("three_vlan_tags_leaving_dropped_while_learning", {},
+      From(Tcp(f.api, f.db, 40000, 5432, kSyn)
                .Vlan({kTpid8021Q, 0})
                .Vlan({kTpid8021Q, 0})
                .Vlan({kTpid8021Q, 0})),
+      Drop(BH_REASON_UNPARSEABLE, BH_STAT_DROPPED_UNPARSEABLE), BH_MODE_LEARN);
+  add("three_vlan_tags_entering_learning_workload_pass", {},
+      To(Tcp(f.api, f.frontend, 40000, 8080, kSyn)
+             .Vlan({kTpid8021Q, 0})
+             .Vlan({kTpid8021Q, 0})
+             .Vlan({kTpid8021Q, 0}),
+         kFrontendIf),
       Audit(BH_REASON_UNPARSEABLE), BH_MODE_LEARN);
+  add("echo_with_id_0_opens_no_other_icmp_type", {From(EchoRequest(f.frontend, f.api, 0))},
+      From(IcmpMessage(f.frontend, f.api, f.name == std::string("ipv4") ? 13 : 139, 0)),
+      Drop(BH_REASON_POLICY, BH_STAT_DROPPED_POLICY));
+  add("error_about_another_pair_is_not_related_to_echo_id_0",
+      {From(EchoRequest(f.frontend, f.api, 0)), To(EchoRequest(f.frontend, f.api, 0))},
+      From(IcmpError(kDestUnreachable, 3, Tcp(f.api, f.db, 40000, 5432, kSyn)).Src(f.frontend)),
+      Drop(BH_REASON_POLICY, BH_STAT_DROPPED_POLICY));
+  add("packet_too_big_from_router_about_first_fragment_is_related", {From(pieces[0])},
+      To(PacketTooBig(1280, pieces[0]).Src(f.world), kFrontendIf), Pass(BH_STAT_RELATED));
 }
 
 std::vector<Case> AllCases() {
@@ -281,6 +299,14 @@ std::vector<Case> AllCases() {
       Pass(BH_STAT_PASSED_LINK));
   add("ipv6_router_solicitation_passes", {}, From(RouterSolicitation(v6.frontend)),
       Pass(BH_STAT_PASSED_LINK));
+  add("ipv6_unicast_nd_to_the_node_passes", {},
+      From(NeighborSolicitation(v6.frontend, v6.node).Dst(v6.node)), Pass(BH_STAT_PASSED_LINK));
+  add("ipv6_unicast_nd_to_another_workload_is_judged", {},
+      From(NeighborSolicitation(v6.frontend, v6.api).Dst(v6.api)),
+      Drop(BH_REASON_POLICY, BH_STAT_DROPPED_POLICY));
+  add("ipv6_unicast_nd_cannot_carry_a_spoofed_source", {},
+      From(NeighborSolicitation(v6.db, v6.api).Dst(v6.api)),
+      Drop(BH_REASON_SPOOFED, BH_STAT_DROPPED_SPOOFED));
   add("ipv6_nd_with_routable_hop_limit_is_judged", {},
       From(NeighborSolicitation(v6.frontend, v6.api).Ttl(64)),
       Drop(BH_REASON_POLICY, BH_STAT_DROPPED_POLICY));
@@ -355,8 +381,9 @@ class DatapathFixture {
     ASSERT_TRUE(dp_->endpoints().Update(frontend_if_, {.identity = kFrontend}).ok());
     ASSERT_TRUE(dp_->endpoints().Update(api_if_, {.identity = kApi}).ok());
     ASSERT_TRUE(dp_->BumpEpoch().ok());
-    auto reader = EventReader::Create(io_, dp_->events_fd(),
-                                      [this](const bh_flow_event& e) { events_.push_back(e); });
+    auto reader = EventReader::Create(
+        io_, dp_->events_fd(), [this](const bh_flow_event& e) { events_.push_back(e); },
+        dp_->drop_events_fd());
     ASSERT_TRUE(reader.ok()) << reader.status();
     reader_ = std::move(*reader);
   }
@@ -571,6 +598,14 @@ TEST_F(DatapathBehaviourTest, FailClosedDropsTrafficOfUnboundInterfaces) {
   Load(config);
   EXPECT_EQ(Send(To(Tcp(kV4.frontend, kV4.db, 40000, 5432, kSyn), kUnboundIf)), TC_ACT_SHOT);
   EXPECT_EQ(Stat(BH_STAT_DROPPED_UNBOUND), 1u);
+  EXPECT_EQ(Send(From(Tcp(kV4.api, kV4.db, 40000, 5432, kSyn)
+                          .Vlan({kTpid8021Q, 0})
+                          .Vlan({kTpid8021Q, 0})
+                          .Vlan({kTpid8021Q, 0}),
+                      kUnboundIf)),
+            TC_ACT_SHOT)
+      << "an unparseable frame is no way around fail-closed";
+  EXPECT_EQ(Stat(BH_STAT_DROPPED_UNBOUND), 2u);
   EXPECT_EQ(Send(From(Tcp(kV4.frontend, kV4.api, 40000, 8080, kSyn))), TC_ACT_OK)
       << "bound interfaces are judged as usual";
 }
@@ -611,6 +646,28 @@ TEST_F(DatapathBehaviourTest, UplinkDropsDeniedFlowsIntoEnforcingWorkloads) {
   EXPECT_EQ(Send({kUplink, kUnboundIf, Tcp(kV4.world, kV4.api, 40000, 8080, kSyn)}), XDP_PASS);
 }
 
+TEST_F(DatapathBehaviourTest, UplinkLeavesAnythingButFlowOpenersToTc) {
+  // A Service backend on another node answering before the node restored
+  // the translated tuple: not a SYN, so TC judges it after translation.
+  EXPECT_EQ(Send({kUplink, kUnboundIf, Tcp(kV4.world, kV4.api, 53, 40000, kSynAck)}), XDP_PASS);
+  EXPECT_EQ(Send({kUplink, kUnboundIf, Udp(kV4.world, kV4.api, 53, 40000)}), XDP_PASS);
+  EXPECT_EQ(Send({kUplink, kUnboundIf, EchoRequest(kV6.world, kV6.api, 9)}), XDP_DROP);
+}
+
+TEST_F(DatapathBehaviourTest, AFloodOfAuditedFlowsCannotCrowdOutADropReport) {
+  SetMode(kFrontend, BH_MODE_LEARN);
+  SetMode(kApi, BH_MODE_LEARN);
+  // More audited flows than the 1 MiB event ring holds (72-byte events).
+  for (int i = 0; i < 16000; ++i)
+    Send(From(Tcp(kV4.frontend, kV4.api, static_cast<std::uint16_t>(20000 + i), 9000, kSyn)));
+  EXPECT_GT(Stat(BH_STAT_EVENTS_LOST), 0u) << "the flood filled the event ring";
+  EXPECT_EQ(Send(To(Tcp(kV4.frontend, kV4.db, 40000, 5432, kSyn), kUnboundIf)), TC_ACT_SHOT);
+  bool reported = false;
+  for (const bh_flow_event& e : DrainEvents())
+    reported |= e.verdict == BH_VERDICT_DROPPED && e.dst_identity == kDb;
+  EXPECT_TRUE(reported) << "drops have a ring of their own";
+}
+
 TEST_F(DatapathBehaviourTest, UplinkLetsRepliesOfLetThroughFlowsIn) {
   // api opens a flow to a peer on another node (world here): allowed by a
   // segment api -> world udp/53.
@@ -618,7 +675,8 @@ TEST_F(DatapathBehaviourTest, UplinkLetsRepliesOfLetThroughFlowsIn) {
   ASSERT_TRUE(dp_->BumpEpoch().ok());
   ASSERT_EQ(Send(From(Udp(kV4.api, kV4.world, 40000, 53), kApiIf)), TC_ACT_OK);
   EXPECT_EQ(Send({kUplink, kUnboundIf, Udp(kV4.world, kV4.api, 53, 40000)}), XDP_PASS);
-  EXPECT_EQ(Send({kUplink, kUnboundIf, Udp(kV4.world, kV4.api, 53, 40001)}), XDP_DROP)
+  EXPECT_EQ(Send(To(Udp(kV4.world, kV4.api, 53, 40000), kApiIf)), TC_ACT_OK) << "and TC agrees";
+  EXPECT_EQ(Send(To(Udp(kV4.world, kV4.api, 53, 40001), kApiIf)), TC_ACT_SHOT)
       << "another port is no reply";
 }
 

@@ -164,6 +164,12 @@ static __always_inline void ct_on_packet(const struct bh_ct_key *key, struct ct_
 		bits |= BH_CT_SEEN_REPLY;
 	if (bits)
 		ct_set_flags(entry, bits);
+	/* Traffic after a RST: the RST was not the end (TCP ignores an RST
+	 * outside its window; one spoofed from off-path must not shorten the
+	 * flow's life). */
+	if (pkt->proto == IPPROTO_TCP && !(pkt->tcp_flags & (TCP_FLAG_RST | TCP_FLAG_SYN)) &&
+	    (READ_ONCE(entry->flags) & BH_CT_RST))
+		__sync_fetch_and_and(&entry->flags, ~BH_CT_RST);
 
 	if (!ct->confirmed && (READ_ONCE(entry->flags) & BH_CT_SEEN_REPLY) &&
 	    !(pkt->tcp_flags & TCP_FLAG_RST)) {

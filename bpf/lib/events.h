@@ -47,7 +47,10 @@ static __always_inline int event_budget_take(enum event_budget which, __u32 per_
 static __always_inline void emit_flow_event(__u32 ifindex, const struct packet *pkt,
 					    const struct decision *d)
 {
-	struct bh_flow_event *event = bpf_ringbuf_reserve(&bh_events, sizeof(*event), 0);
+	struct bh_flow_event *event =
+		d->verdict == BH_VERDICT_DROPPED
+			? bpf_ringbuf_reserve(&bh_drop_events, sizeof(*event), 0)
+			: bpf_ringbuf_reserve(&bh_events, sizeof(*event), 0);
 
 	if (!event) {
 		stat_inc(BH_STAT_EVENTS_LOST);

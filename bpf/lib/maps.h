@@ -141,11 +141,19 @@ struct {
 	__type(value, struct event_budget_value);
 } bh_event_budget SEC(".maps");
 
+/* Flow events: AUDIT and FORWARDED here, DROPPED in a ring of their own, so
+ * a flood of audited flows cannot crowd out the report of a drop. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 22); /* bytes */
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bh_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20); /* bytes */
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_drop_events SEC(".maps");
 
 static __always_inline void stat_inc(enum bh_stat stat)
 {

@@ -70,9 +70,10 @@ struct packet {
 	__u8 icmp_type;
 	__u8 icmp_code;
 	__u8 icmp_echo_request;
+	__u8 icmp_echo_reply;
 	__u8 icmp_error; /* an ICMP/ICMPv6 error; `embedded` may hold its flow */
 	__u8 frag;       /* enum frag_kind */
-	__u8 pad[2];
+	__u8 nd_unicast; /* neighbour discovery between two global addresses */
 	__be32 frag_id_be;
 	struct embedded_tuple embedded;
 };
@@ -152,6 +153,21 @@ static __always_inline void addr_from_ipv4(struct bh_addr *addr, __be32 ipv4)
 static __always_inline void addr_from_ipv6(struct bh_addr *addr, const struct in6_addr *ipv6)
 {
 	__builtin_memcpy(addr, ipv6, sizeof(*addr));
+}
+
+/* IPv6 unspecified (::), link-local (fe80::/10) or multicast (ff00::/8). */
+static __always_inline int is_link_scope(const struct bh_addr *addr)
+{
+	__u32 first = bpf_ntohl(addr->be32[0]);
+
+	if ((first >> 24) == 0xff || (first >> 22) == (0xfe80 >> 6))
+		return 1;
+	return !addr->be32[0] && !addr->be32[1] && !addr->be32[2] && !addr->be32[3];
+}
+
+static __always_inline int is_icmp(const struct packet *pkt)
+{
+	return pkt->proto == IPPROTO_ICMP || pkt->proto == IPPROTO_ICMPV6_;
 }
 
 /* Whether `size` bytes at `offset` are in the linear data. `wire_len` is
@@ -239,9 +255,19 @@ static __always_inline void parse_embedded(void *data, void *data_end, __u32 off
 
 		addr_from_ipv6(&inner->saddr, &ip6->saddr);
 		addr_from_ipv6(&inner->daddr, &ip6->daddr);
-		/* Extension headers in the quoted packet are not walked: such
-		 * an error is judged as plain ICMPv6. */
-		parse_embedded_l4(data, data_end, off + sizeof(*ip6), ip6->nexthdr, inner);
+		__u32 l4 = off + sizeof(*ip6);
+		__u8 nexthdr = ip6->nexthdr;
+
+		/* A fragment header (PMTU errors about fragmented datagrams)
+		 * is skipped; other extension headers in the quoted packet are
+		 * not walked: such an error is judged as plain ICMPv6. */
+		if (nexthdr == NEXTHDR_FRAGMENT) {
+			if (data + l4 + 8 > data_end)
+				return;
+			nexthdr = *(__u8 *)(data + l4);
+			l4 += 8;
+		}
+		parse_embedded_l4(data, data_end, l4, nexthdr, inner);
 		return;
 	}
 	if (data + off + sizeof(struct iphdr) > data_end)
@@ -277,6 +303,7 @@ static __always_inline enum parse_result parse_icmp(void *data, void *data_end, 
 			break;
 		case ICMPV6_ECHO_REPLY:
 			pkt->dport_be = icmp->id;
+			pkt->icmp_echo_reply = 1;
 			break;
 		case ICMPV6_DEST_UNREACH:
 		case ICMPV6_PKT_TOOBIG:
@@ -294,10 +321,15 @@ static __always_inline enum parse_result parse_icmp(void *data, void *data_end, 
 			break;
 		default:
 			/* Router and neighbour solicitation/advertisement, redirect:
-			 * valid only with hop limit 255, so never from off-link. */
+			 * valid only with hop limit 255, so never from off-link.
+			 * Between two global addresses (unicast NUD) the caller
+			 * checks that the other end is the node. */
 			if (type >= ICMPV6_ROUTER_SOLICIT && type <= ICMPV6_NEIGHBOUR_REDIRECT &&
-			    hop_limit == 255)
-				return PARSE_LINK;
+			    hop_limit == 255) {
+				if (is_link_scope(&pkt->saddr) || is_link_scope(&pkt->daddr))
+					return PARSE_LINK;
+				pkt->nd_unicast = 1;
+			}
 			break;
 		}
 		return PARSE_OK;
@@ -310,6 +342,7 @@ static __always_inline enum parse_result parse_icmp(void *data, void *data_end, 
 		break;
 	case ICMP_ECHO_REPLY:
 		pkt->dport_be = icmp->id;
+		pkt->icmp_echo_reply = 1;
 		break;
 	case ICMP_DEST_UNREACH:
 	case ICMP_SOURCE_QUENCH:

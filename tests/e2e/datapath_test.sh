@@ -190,17 +190,35 @@ check "node: and over IPv6" \
   bash -c "echo probe | ip netns exec $NODE timeout 3 socat -T 2 - TCP:[$API6]:8080,connect-timeout=2 | grep -q probe"
 
 echo "# vlan tags from a pod in enforce"
-vlan_send() {  # SRC DST DPORT: 5 SYNs with two VID-0 tags (802.1ad + 802.1Q) out of frontend
-  in_ns "$(lab_pod_ns frontend)" "$PY" - "$1" "$2" "$3" <<'PY'
+# The node side's MAC: frames must be addressed to the node, or the node
+# would drop them whatever Bulkhead did and the checks could not fail.
+NODE_MAC=$(ip -n "$NODE" -j link show lxc-frontend | jq -r '.[0].address')
+vlan_send() {  # SRC DST DPORT [TAGS]: 5 SYNs with VID-0 tags (802.1ad, then 802.1Q) out of frontend
+  in_ns "$(lab_pod_ns frontend)" "$PY" - "$1" "$2" "$3" "${4:-2}" "$NODE_MAC" <<'PY'
 import sys
 from scapy.all import Ether, Dot1AD, Dot1Q, IP, TCP, sendp, conf, get_if_hwaddr
 conf.verb = 0
-src, dst, dport = sys.argv[1], sys.argv[2], int(sys.argv[3])
-frame = (Ether(src=get_if_hwaddr("eth0"), dst="ff:ff:ff:ff:ff:ff") / Dot1AD(vlan=0) /
-         Dot1Q(vlan=0) / IP(src=src, dst=dst) / TCP(sport=41000, dport=dport, flags="S"))
+src, dst, dport, tags, mac = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+frame = Ether(src=get_if_hwaddr("eth0"), dst=mac) / Dot1AD(vlan=0)
+for _ in range(tags - 1):
+    frame = frame / Dot1Q(vlan=0)
+frame = frame / IP(src=src, dst=dst) / TCP(sport=41000, dport=dport, flags="S")
 sendp(frame, iface="eth0", count=5)
 PY
 }
+# The checks below are worth something only if a tagged frame to the node
+# does get through when allowed: while both learn, frontend -> db passes.
+"$BULKHEAD" mode set shop/frontend learn >/dev/null
+"$BULKHEAD" mode set shop/db learn >/dev/null
+before=$(segs_in db)
+vlan_send $FE $DB 6000  # a port no later check uses: this teaches frontend -> db tcp/6000
+sleep 1
+check "vlan: (control) double-tagged SYNs frontend -> db arrive while both learn" test "$(segs_in db)" -gt "$before"
+before=$(segs_in db)
+vlan_send $API $DB 5432 4
+sleep 1
+check "vlan: four tags under api's address, frontend learning: nothing arrives in db" test "$(segs_in db)" -eq "$before"
+"$BULKHEAD" mode set --all enforce >/dev/null
 before=$(segs_in db)
 vlan_send $API $DB 5432
 sleep 1
