@@ -554,9 +554,9 @@ TEST_F(DatapathBehaviourTest, DropEventsAreRateLimitedAndCounted) {
   for (int port = 1; port <= 3000; ++port)
     Send(From(Tcp(kV4.frontend, kV4.db, static_cast<std::uint16_t>(10000 + port), 5432, kSyn)));
   std::size_t events = DrainEvents().size();
-  EXPECT_GE(events, 1000u);
-  EXPECT_LE(events, 2000u) << "1000 per CPU per second";
-  EXPECT_EQ(events + Stat(BH_STAT_EVENTS_SUPPRESSED), 3000u);
+  EXPECT_GE(events, 1000u) << "1000 per CPU per second";
+  EXPECT_LT(events, 3000u) << "held back beyond that";
+  EXPECT_EQ(events + Stat(BH_STAT_EVENTS_SUPPRESSED), 3000u) << "and every one counted";
 }
 
 TEST_F(DatapathBehaviourTest, RepeatedDropOfOneFlowIsReportedOnce) {
