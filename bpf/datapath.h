@@ -118,6 +118,23 @@ struct bh_config {
 	__u32 fail_closed;                /* 1: drop everything on an unbound interface */
 };
 
+/* The defaults of struct bh_config, for the BPF object's rodata and the
+ * agent's DefaultDatapathConfig() alike. */
+#define BH_NSEC_PER_SEC 1000000000ull
+#define BH_CONFIG_DEFAULTS                                          \
+	{                                                           \
+		.ct_syn_lifetime_ns = 60 * BH_NSEC_PER_SEC,         \
+		.ct_tcp_lifetime_ns = 21600 * BH_NSEC_PER_SEC,      \
+		.ct_close_lifetime_ns = 10 * BH_NSEC_PER_SEC,       \
+		.ct_other_lifetime_ns = 60 * BH_NSEC_PER_SEC,       \
+		.frag_lifetime_ns = 30 * BH_NSEC_PER_SEC,           \
+		.drop_report_interval_ns = 60 * BH_NSEC_PER_SEC,    \
+		.drop_events_per_sec = 1000,                        \
+		.forwarded_events_per_sec = 1000,                   \
+		.allow_host_to_workloads = 1,                       \
+		.fail_closed = 0,                                   \
+	}
+
 /*
  * The datapath's version of the agent's state, one entry in bh_epoch. The
  * agent bumps `policy` after every change to ipcache, endpoints, modes or

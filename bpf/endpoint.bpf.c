@@ -201,7 +201,7 @@ static __always_inline int handle_packet(struct __sk_buff *skb, const enum bh_ho
 	struct bh_ct_entry *entry = ct.entry;
 
 	if (entry && ct.from_opener && ct_is_reopen(entry, &pkt)) {
-		bpf_map_delete_elem(ct.confirmed ? (void *)&bh_ct : (void *)&bh_ct_new, &key);
+		ct_delete(&key, ct.confirmed);
 		entry = ct.entry = NULL;
 	}
 	if (entry) {
@@ -273,7 +273,7 @@ static __always_inline int handle_packet(struct __sk_buff *skb, const enum bh_ho
 
 	if (entry && !ct.from_opener) {
 		/* The other end opens a flow of its own on the same tuple. */
-		bpf_map_delete_elem(ct.confirmed ? (void *)&bh_ct : (void *)&bh_ct_new, &key);
+		ct_delete(&key, ct.confirmed);
 		entry = NULL;
 	}
 	if (!entry && tracked) {

@@ -127,21 +127,7 @@ const char* StatName(int stat) {
   }
 }
 
-bh_config DefaultDatapathConfig() {
-  constexpr std::uint64_t kSecond = 1'000'000'000;
-  return bh_config{
-      .ct_syn_lifetime_ns = 60 * kSecond,
-      .ct_tcp_lifetime_ns = 21600 * kSecond,
-      .ct_close_lifetime_ns = 10 * kSecond,
-      .ct_other_lifetime_ns = 60 * kSecond,
-      .frag_lifetime_ns = 30 * kSecond,
-      .drop_report_interval_ns = 60 * kSecond,
-      .drop_events_per_sec = 1000,
-      .forwarded_events_per_sec = 1000,
-      .allow_host_to_workloads = 1,
-      .fail_closed = 0,
-  };
-}
+bh_config DefaultDatapathConfig() { return bh_config BH_CONFIG_DEFAULTS; }
 
 absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& options) {
   libbpf_set_print(PrintLibbpf);

@@ -86,7 +86,7 @@ TEST_F(DatapathPinTest, EpochContinuesAcrossLoads) {
 TEST_F(DatapathPinTest, MapsOfAnOlderLayoutAreRemovedAfterTheUpgrade) {
   // What layout 1 pinned: maps directly under the pin directory.
   std::filesystem::create_directories(pin_dir_ + "/v1");
-  for (const std::string path : {pin_dir_ + "/bh_conntrack", pin_dir_ + "/v1/bh_policy"}) {
+  for (const std::string& path : {pin_dir_ + "/bh_conntrack", pin_dir_ + "/v1/bh_policy"}) {
     int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "old", 4, 4, 4, nullptr);
     ASSERT_GE(fd, 0);
     ASSERT_EQ(bpf_obj_pin(fd, path.c_str()), 0) << path;

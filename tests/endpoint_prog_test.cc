@@ -88,9 +88,6 @@ struct Case {
 
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
-const std::pair<bh_verdict, bh_reason> kDroppedByPolicy{BH_VERDICT_DROPPED, BH_REASON_POLICY};
-const std::pair<bh_verdict, bh_reason> kAuditPolicy{BH_VERDICT_AUDIT, BH_REASON_POLICY};
-
 Step From(Frame f, Interface i = kFrontendIf) { return {kFrom, i, std::move(f)}; }
 Step To(Frame f, Interface i = kApiIf) { return {kTo, i, std::move(f)}; }
 

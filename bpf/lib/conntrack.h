@@ -89,6 +89,12 @@ static __always_inline int ct_opener_end(const struct bh_ct_entry *entry)
 	return (READ_ONCE(entry->flags) & BH_CT_OPENER_IS_1) ? 1 : 0;
 }
 
+/* Deletes `key` from the table a lookup found it in. */
+static __always_inline void ct_delete(const struct bh_ct_key *key, int confirmed)
+{
+	bpf_map_delete_elem(confirmed ? (void *)&bh_ct : (void *)&bh_ct_new, key);
+}
+
 /* The live entry of `key`, confirmed table first. `source_end` is which end
  * of the key the packet comes from. */
 static __always_inline struct ct_lookup ct_lookup(const struct bh_ct_key *key, int source_end,
@@ -106,7 +112,7 @@ static __always_inline struct ct_lookup ct_lookup(const struct bh_ct_key *key, i
 		return found;
 	if (READ_ONCE(entry->expires_ns) < now_ns) {
 		stat_inc(BH_STAT_CT_EXPIRED);
-		bpf_map_delete_elem(found.confirmed ? (void *)&bh_ct : (void *)&bh_ct_new, key);
+		ct_delete(key, found.confirmed);
 		return found;
 	}
 	found.entry = entry;

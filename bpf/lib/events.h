@@ -32,7 +32,7 @@ static __always_inline int event_budget_take(enum event_budget which, __u32 per_
 
 	if (!budget)
 		return 0;
-	if (now_ns - budget->window_start_ns >= NSEC_PER_SEC) {
+	if (now_ns - budget->window_start_ns >= BH_NSEC_PER_SEC) {
 		budget->window_start_ns = now_ns;
 		budget->used = 0;
 	}

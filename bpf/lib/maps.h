@@ -14,21 +14,8 @@
 
 #include "../datapath.h"
 
-#define NSEC_PER_SEC 1000000000ull
-
 /* Load-time settings (skeleton rodata; the agent overrides them). */
-const volatile struct bh_config bh_cfg = {
-	.ct_syn_lifetime_ns = 60 * NSEC_PER_SEC,
-	.ct_tcp_lifetime_ns = 21600 * NSEC_PER_SEC,
-	.ct_close_lifetime_ns = 10 * NSEC_PER_SEC,
-	.ct_other_lifetime_ns = 60 * NSEC_PER_SEC,
-	.frag_lifetime_ns = 30 * NSEC_PER_SEC,
-	.drop_report_interval_ns = 60 * NSEC_PER_SEC,
-	.drop_events_per_sec = 1000,
-	.forwarded_events_per_sec = 1000,
-	.allow_host_to_workloads = 1,
-	.fail_closed = 0,
-};
+const volatile struct bh_config bh_cfg = BH_CONFIG_DEFAULTS;
 
 /* Confirmed flows: answered (and for TCP, handshake completed). */
 struct {
