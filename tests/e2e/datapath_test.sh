@@ -45,20 +45,10 @@ trap cleanup EXIT
 trap 'cleanup 130' INT
 trap 'cleanup 143' TERM
 
-failures=0
-check() {
-  local what=$1; shift
-  if "$@"; then echo "ok    $what"; else echo "FAIL  $what"; failures=$((failures + 1)); fi
-}
-refused() { ! "$@"; }
+source "$(dirname "$0")/lib.sh"
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-flows_matching() { "$BULKHEAD" flows --last 0 -o json | jq -c "select($1)" | wc -l; }
 dropped() {  # dropped SRC_WORKLOAD DST_WORKLOAD JQ_EXTRA: a DROPPED event exists
   test "$(flows_matching ".verdict==\"DROPPED\" and .source.workload==\"$1\" and .destination.workload==\"$2\" and ($3)")" -ge 1
-}
-segments() {
-  "$BULKHEAD" policy export |
-    awk '/- from:/ {f=$3} /^ +to:/ {t=$2} /protocol:/ {p=$2} /port:/ {print f, t, p, $2}' | sort
 }
 counter() { "$BULKHEAD" status -o json | jq ".datapath_counters.$1 // 0 | tonumber"; }
 segs_in() { in_ns "$(lab_pod_ns "$1")" nstat -az TcpInSegs | awk '/TcpInSegs/ {print $2}'; }
@@ -218,6 +208,8 @@ before=$(segs_in db)
 vlan_send $API $DB 5432 4
 sleep 1
 check "vlan: four tags under api's address, frontend learning: nothing arrives in db" test "$(segs_in db)" -eq "$before"
+check "vlan: ... reported DROPPED as unparseable at frontend's interface" \
+  test "$(flows_matching '.verdict=="DROPPED" and .reason=="UNPARSEABLE" and .interface=="lxc-frontend"')" -ge 1
 "$BULKHEAD" mode set --all enforce >/dev/null
 before=$(segs_in db)
 vlan_send $API $DB 5432

@@ -34,25 +34,9 @@ trap cleanup EXIT
 trap 'cleanup 130' INT
 trap 'cleanup 143' TERM
 
-failures=0
-check() {  # check "what" command...
-  local what=$1; shift
-  if "$@"; then echo "ok    $what"; else echo "FAIL  $what"; failures=$((failures + 1)); fi
-}
-refused() { ! "$@"; }
+source "$(dirname "$0")/lib.sh"
 
 start_agent() { shop_start_agent "$WORK" "$BUILD_DIR" 2>>"$WORK/agent.log"; }
-
-# flows_matching JQ_FILTER: how many flows (JSON lines) match.
-flows_matching() {
-  "$BULKHEAD" flows --last 0 -o json | jq -c "select($1)" | wc -l
-}
-
-# segments: the exported policy as "from to PROTOCOL port" lines, sorted.
-segments() {
-  "$BULKHEAD" policy export |
-    awk '/- from:/ {f=$3} /^ +to:/ {t=$2} /protocol:/ {p=$2} /port:/ {print f, t, p, $2}' | sort
-}
 
 # --- the node, three pods, servers, the agent. shop/cache is in the
 # inventory but its pod only appears later.
