@@ -15,6 +15,7 @@
 #include "controlplane/compiler.h"
 #include "controlplane/learner.h"
 #include "controlplane/policy_store.h"
+#include "controlplane/reconciler.h"
 #include "datapath/datapath.h"
 #include "datapath/unique_fd.h"
 #include "tests/packets.h"
@@ -176,7 +177,8 @@ void BM_LearnerObserve(benchmark::State& state) {
 }
 BENCHMARK(BM_LearnerObserve);
 
-// Compile N segments and load them into a real policy map from empty.
+// Compile N segments and load them into a real datapath's policy map from
+// empty, through the Reconciler as the agent does.
 void BM_CompileAndLoad(benchmark::State& state) {
   const int n = state.range(0);
   std::vector<Workload> workloads;
@@ -189,15 +191,15 @@ void BM_CompileAndLoad(benchmark::State& state) {
                  IPPROTO_TCP, static_cast<std::uint16_t>(1000 + i / 160000)},
                 absl::Now());
   bulkhead::v1::Policy policy = store.Snapshot();
+  auto datapath = Datapath::Load({.sizes = {.policy = static_cast<std::uint32_t>(n + 1)}});
+  if (!datapath.ok()) return state.SkipWithError(std::string(datapath.status().message()).c_str());
   for (auto _ : state) {
-    LIBBPF_OPTS(bpf_map_create_opts, opts);
-    UniqueFd fd(bpf_map_create(BPF_MAP_TYPE_HASH, "bench_policy", sizeof(bh_policy_key),
-                               sizeof(bh_policy_value), n + 1, &opts));
-    if (!fd.valid()) return state.SkipWithError("bpf_map_create (root?)");
-    TypedMap<bh_policy_key, bh_policy_value> map(fd.get(), "bench_policy");
-    Compiler compiler;
-    absl::Status status = compiler.Apply(Compiler::Compile(policy, identities).entries, map);
-    if (!status.ok()) return state.SkipWithError(std::string(status.message()).c_str());
+    Reconciler maps(**datapath);
+    auto status = maps.Apply({.policy = Compiler::Compile(policy, identities).entries});
+    if (!status.ok()) return state.SkipWithError(std::string(status.status().message()).c_str());
+    state.PauseTiming();
+    (void)maps.Apply({.policy = PolicyEntries{}});  // empty again for the next round
+    state.ResumeTiming();
   }
   state.SetItemsProcessed(state.iterations() * n);
 }

@@ -1,13 +1,19 @@
-// bulkheadd: the per-node agent.
+// bulkheadd: the per-node agent, and what ties its parts together.
 //
-// Start() loads the datapath, writes identities and the compiled policy into
-// its maps, attaches to every interface matching the pattern (and to new ones
-// as they appear), binds each interface to the workload whose address is
-// routed through it, then consumes flow events: each becomes a Flow in the
-// history, and in learn mode may become a segment, compiled into the policy
-// map on the next turn of the loop. The API serves status, flows, modes and
-// the policy. Learned segments and modes are saved to the state directory
-// after every change and restored on start.
+//   Interfaces   netlink -> attached interfaces, bindings, node addresses
+//   EventReader  the datapath's flow events -> FlowHistory and the Learner
+//   Learner      -> PolicyStore (segments by workload name)
+//   Compiler     policy x identities -> what the policy and ipcache maps hold
+//   Reconciler   the one writer of the kernel maps, transactional
+//   state file   segments, modes and identity numbers across restarts
+//   ApiServer    status, flows, modes, policy export
+//
+// Start() changes nothing in the kernel until everything it will write is
+// known and checked: the lock, the state file, the datapath load, the
+// inventory's identities (numbers kept from the last run), the listing of
+// interfaces, routes and addresses, the API socket. Then the Reconciler
+// switches every map at once (or not at all), and only then are the
+// programs attached. A start that fails leaves the kernel as it was.
 //
 // Everything runs on the one io_context thread; nothing here is shared.
 #pragma once
@@ -26,12 +32,14 @@
 #include "controlplane/api_server.h"
 #include "controlplane/compiler.h"
 #include "controlplane/flow_builder.h"
+#include "controlplane/flow_history.h"
 #include "controlplane/identity_table.h"
+#include "controlplane/interfaces.h"
 #include "controlplane/learner.h"
 #include "controlplane/policy_store.h"
+#include "controlplane/reconciler.h"
 #include "datapath/datapath.h"
 #include "datapath/event_reader.h"
-#include "datapath/netlink_watcher.h"
 #include "proto/api.pb.h"
 
 namespace bulkhead {
@@ -41,10 +49,11 @@ struct AgentOptions {
   std::string interface_pattern = "lxc*";
   std::vector<std::string> uplinks;  // interfaces for the XDP uplink program
   std::string socket_path = "/run/bulkhead/bulkhead.sock";
+  ApiServerOptions api;  // the API's limits, and the socket's group
   std::string pin_dir = "/sys/fs/bpf/bulkhead";
   std::string state_dir = "/var/lib/bulkhead";  // empty: nothing persisted
   bh_mode default_mode = BH_MODE_LEARN;
-  std::size_t flow_history = 10000;  // flows kept for `bulkhead flows`
+  std::size_t flow_history = 10000;  // flows kept for `bulkhead flows`, per kind
   MapSizes map_sizes;
   bh_config datapath_config = DefaultDatapathConfig();
 };
@@ -71,24 +80,15 @@ class Agent {
   bulkhead::v1::Response Handle(const bulkhead::v1::Request& request);
 
  private:
-  Agent(boost::asio::io_context& io, AgentOptions options, IdentityTable identities);
+  Agent(boost::asio::io_context& io, AgentOptions options, std::vector<Workload> workloads);
 
+  absl::Status LoadStateAndIdentities();
   void OnFlowEvent(const bh_flow_event& event);
-  void OnLinkAdded(const Link& link);
-  void OnLinkRemoved(const Link& link);
-  void OnRouteAdded(const Route& route);
-  void OnRouteRemoved(const Route& route);
-  void OnAddressAdded(const LocalAddress& address);
-  void OnAddressRemoved(const LocalAddress& address);
-  absl::Status InstallIdentities();
-  void BumpEpoch();
-  absl::Status ReconcileModes();
-  absl::Status RemoveStaleEndpoints();
+  void OnBindingsChanged();
+  void OnHostAddressesChanged();
   void ScheduleCompile();
   absl::Status CompileAndPersist();
-  absl::Status SetMode(std::uint32_t identity, bh_mode mode);
   bh_mode ModeOf(std::uint32_t identity) const;
-  absl::Status LoadState();
   absl::Status SaveState() const;
 
   bulkhead::v1::StatusResponse Status() const;
@@ -99,26 +99,22 @@ class Agent {
 
   boost::asio::io_context& io_;
   AgentOptions options_;
-  std::optional<AgentLock> lock_;  // held for the agent's life
+  std::optional<AgentLock> lock_;   // held for the agent's life
+  std::vector<Workload> workloads_;  // the inventory, until Start() numbers them
   IdentityTable identities_;
   std::map<std::uint32_t, bh_mode> modes_;  // identity -> mode, every workload
   PolicyStore store_;
   Learner learner_;
-  Compiler compiler_;
   MonotonicClockOffset clock_;
   absl::Time started_ = absl::Now();
-  std::deque<bulkhead::v1::Flow> history_;
-  std::uint64_t flows_seen_ = 0;
+  FlowHistory history_;
   bool compile_scheduled_ = false;
-  bool policy_dirty_ = false;           // learned segments not yet in the policy map
-  std::map<int, std::uint32_t> bound_;  // ifindex -> identity
-  // The node's own addresses (the `host` identity), counted per interface.
-  std::map<bh_addr, int> host_addresses_;
-  bool listing_ = true;  // netlink's first listing: collect, install once after
+  bool policy_dirty_ = false;  // learned segments not yet in the policy map
 
   std::unique_ptr<Datapath> datapath_;
+  std::unique_ptr<Reconciler> maps_;
   std::unique_ptr<EventReader> events_;
-  std::unique_ptr<NetlinkWatcher> netlink_;
+  std::unique_ptr<Interfaces> interfaces_;
   std::unique_ptr<ApiServer> api_;
 };
 

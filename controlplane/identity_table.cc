@@ -127,12 +127,32 @@ absl::StatusOr<std::vector<Workload>> LoadInventory(const std::string& path) {
   return workloads;
 }
 
-absl::StatusOr<IdentityTable> IdentityTable::Build(std::vector<Workload> workloads) {
+absl::StatusOr<IdentityTable> IdentityTable::Build(std::vector<Workload> workloads,
+                                                   const IdentityAssignments& previous) {
   std::sort(workloads.begin(), workloads.end(),
             [](const Workload& a, const Workload& b) { return a.id() < b.id(); });
-  IdentityTable table;
+  // Numbers kept from before come first, so no live workload is renumbered;
+  // the rest take the lowest numbers nobody holds.
+  std::vector<std::uint32_t> numbers(workloads.size(), 0);
+  std::set<std::uint32_t> taken;
+  for (std::size_t i = 0; i < workloads.size(); ++i) {
+    auto it = previous.find(workloads[i].id());
+    if (it != previous.end() && it->second >= BH_IDENTITY_FIRST_WORKLOAD &&
+        taken.insert(it->second).second)
+      numbers[i] = it->second;
+  }
   std::uint32_t next = BH_IDENTITY_FIRST_WORKLOAD;
-  for (Workload& w : workloads) {
+  for (std::uint32_t& number : numbers) {
+    if (number != 0) continue;
+    while (taken.contains(next)) ++next;
+    number = next;
+    taken.insert(next);
+  }
+
+  IdentityTable table;
+  for (std::size_t i = 0; i < workloads.size(); ++i) {
+    Workload& w = workloads[i];
+    std::uint32_t identity = numbers[i];
     std::string id = w.id();
     if (table.by_name_.contains(id))
       return absl::InvalidArgumentError(absl::StrCat("workload ", id, " is listed twice"));
@@ -141,17 +161,20 @@ absl::StatusOr<IdentityTable> IdentityTable::Build(std::vector<Workload> workloa
       if (!addr.ok())
         return absl::InvalidArgumentError(
             absl::StrCat("workload ", id, ": ", addr.status().message()));
-      auto [it, inserted] = table.by_address_.emplace(*addr, next);
+      auto [it, inserted] = table.by_address_.emplace(*addr, identity);
       if (!inserted)
         return absl::InvalidArgumentError(absl::StrCat("address ", address, " belongs to both ",
                                                        table.by_identity_.at(it->second).id(),
                                                        " and ", id));
     }
-    table.by_name_.emplace(id, next);
-    table.by_identity_.emplace(next, std::move(w));
-    ++next;
+    table.by_name_.emplace(id, identity);
+    table.by_identity_.emplace(identity, std::move(w));
   }
   return table;
+}
+
+IdentityAssignments IdentityTable::assignments() const {
+  return IdentityAssignments(by_name_.begin(), by_name_.end());
 }
 
 std::optional<std::uint32_t> IdentityTable::IdentityOf(absl::string_view workload_id) const {

@@ -13,9 +13,12 @@
 // multicast, broadcast, unspecified, link-local...), a control character in
 // a name are errors naming the entry and the field.
 //
-// Identities are given in sorted "namespace/name" order starting at
-// BH_IDENTITY_FIRST_WORKLOAD. They are internal to one agent run: policy is
-// stored by workload name, so nothing depends on the numbers staying put.
+// Identities are numbers from BH_IDENTITY_FIRST_WORKLOAD up. Build() keeps
+// the numbers an earlier run gave (the agent persists them, or reads them
+// back from the pinned ipcache), so a restart or a changed inventory never
+// renumbers a live workload under the kernel's feet; new workloads take the
+// lowest free numbers in sorted "namespace/name" order. Policy is stored by
+// workload name, never by number.
 // Immutable after Build(); safe to read from any thread.
 #pragma once
 
@@ -49,11 +52,17 @@ absl::StatusOr<std::vector<Workload>> LoadInventory(const std::string& path);
 absl::StatusOr<bh_mode> ParseMode(absl::string_view name);
 const char* ModeName(bh_mode mode);
 
+// "namespace/name" -> identity number.
+using IdentityAssignments = std::map<std::string, std::uint32_t, std::less<>>;
+
 class IdentityTable {
  public:
   // Fails on a duplicate workload, an address that is not an IP address, or
-  // an address claimed twice.
-  static absl::StatusOr<IdentityTable> Build(std::vector<Workload> workloads);
+  // an address claimed twice. `previous`: numbers to keep (entries for
+  // workloads no longer listed, or below the first workload number, are
+  // ignored).
+  static absl::StatusOr<IdentityTable> Build(std::vector<Workload> workloads,
+                                             const IdentityAssignments& previous = {});
 
   // A workload's identity by "namespace/name"; "host" is BH_IDENTITY_HOST.
   std::optional<std::uint32_t> IdentityOf(absl::string_view workload_id) const;
@@ -67,11 +76,13 @@ class IdentityTable {
   const std::map<std::uint32_t, Workload>& workloads() const { return by_identity_; }
   // Every workload address -> its identity.
   const std::map<bh_addr, std::uint32_t>& addresses() const { return by_address_; }
+  // What to persist so the next Build() keeps these numbers.
+  IdentityAssignments assignments() const;
 
  private:
   std::map<std::uint32_t, Workload> by_identity_;
   std::map<bh_addr, std::uint32_t> by_address_;
-  std::map<std::string, std::uint32_t, std::less<>> by_name_;
+  IdentityAssignments by_name_;
 };
 
 }  // namespace bulkhead

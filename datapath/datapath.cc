@@ -199,6 +199,12 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   if (int err = uplink_bpf::load(uplink); err != 0) return fail(err, "load BPF object uplink");
 
   auto dp = std::unique_ptr<Datapath>(new Datapath(endpoint, uplink, options));
+  for (absl::Status layout :
+       {dp->ipcache_.CheckLayout(), dp->ipcache_lpm_.CheckLayout(), dp->policy_.CheckLayout(),
+        dp->modes_.CheckLayout(), dp->endpoints_.CheckLayout(), dp->conntrack_.CheckLayout(),
+        dp->conntrack_new_.CheckLayout(), dp->fragments_.CheckLayout(),
+        dp->epoch_.CheckLayout()})
+    BH_RETURN_IF_ERROR(layout);
   // Continue the epoch a pinned map kept: a restarted agent must never
   // reuse an epoch under which entries were cached with other maps.
   auto current = dp->epoch_.Lookup(0);

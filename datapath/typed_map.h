@@ -4,9 +4,14 @@
 // Every error names the map, the operation, the key and the errno:
 //   "update bh_policy 256->257 tcp/8080: E2BIG (Argument list too long)"
 //
+// CheckLayout() compares Key and Value with the kernel map's key and value
+// sizes; Datapath calls it for every map it hands out, so a TypedMap of the
+// wrong type never reads or writes past an entry.
+//
 // Not thread-safe by itself; the kernel side is safe for concurrent use.
 //
 //   TypedMap<bh_policy_key, bh_policy_value> policy(fd, "bh_policy");
+//   BH_RETURN_IF_ERROR(policy.CheckLayout());
 //   BH_RETURN_IF_ERROR(policy.Update(key, value));
 #pragma once
 
@@ -34,6 +39,22 @@ class TypedMap {
 
   const std::string& name() const { return name_; }
   int fd() const { return fd_; }
+
+  // The kernel map's key and value sizes are this type's.
+  absl::Status CheckLayout() const {
+    BH_ASSIGN_OR_RETURN(bpf_map_info info, Info());
+    if (info.key_size != sizeof(Key) || info.value_size != sizeof(Value))
+      return absl::FailedPreconditionError(
+          absl::StrCat("map ", name_, " has ", info.key_size, "-byte keys and ", info.value_size,
+                       "-byte values; this build expects ", sizeof(Key), " and ", sizeof(Value)));
+    return absl::OkStatus();
+  }
+
+  // The kernel map's capacity.
+  absl::StatusOr<std::uint32_t> MaxEntries() const {
+    BH_ASSIGN_OR_RETURN(bpf_map_info info, Info());
+    return info.max_entries;
+  }
 
   // flags: BPF_ANY (default), BPF_NOEXIST or BPF_EXIST.
   absl::Status Update(const Key& key, const Value& value, std::uint64_t flags = BPF_ANY) {
@@ -82,12 +103,21 @@ class TypedMap {
     return absl::OkStatus();
   }
 
-  // Calls fn for every entry. Entries changed concurrently may be seen or not.
+  // Calls fn for every entry, each key at most once, also while the kernel
+  // adds and removes entries (a conntrack table): hash maps are read bucket
+  // by bucket with the batch lookup; other maps (LPM tries) key by key, with
+  // a bound on the walk because a key deleted under it restarts it.
   absl::Status ForEach(absl::FunctionRef<void(const Key&, const Value&)> fn) const {
+    absl::Status batched = ForEachBatched(fn);
+    if (!absl::IsUnimplemented(batched)) return batched;
+    BH_ASSIGN_OR_RETURN(std::uint32_t max_entries, MaxEntries());
+    std::uint64_t budget = 4ull * max_entries + 16;
     Key key;
     Key next;
     const Key* prev = nullptr;
     while (bpf_map_get_next_key(fd_, prev, &next) == 0) {
+      if (budget-- == 0)
+        return absl::AbortedError(absl::StrCat("iterate ", name_, ": changed too much meanwhile"));
       Value value;
       if (bpf_map_lookup_elem(fd_, &next, &value) == 0)
         fn(next, value);
@@ -101,13 +131,51 @@ class TypedMap {
   }
 
  private:
+  absl::StatusOr<bpf_map_info> Info() const {
+    bpf_map_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd_, &info, &len) != 0)
+      return ErrnoError(errno, absl::StrCat("read info of map ", name_));
+    return info;
+  }
+
+  // Unimplemented when the map type has no batch lookup.
+  absl::Status ForEachBatched(absl::FunctionRef<void(const Key&, const Value&)> fn) const {
+    __u32 chunk = 256;
+    std::vector<Key> keys(chunk);
+    std::vector<Value> values(chunk);
+    std::uint64_t batch = 0;  // opaque position, as big as a hash map's bucket index
+    bool first = true;
+    for (;;) {
+      __u32 count = chunk;
+      LIBBPF_OPTS(bpf_map_batch_opts, opts);
+      std::uint64_t out = batch;
+      int rc = bpf_map_lookup_batch(fd_, first ? nullptr : &batch, &out, keys.data(),
+                                    values.data(), &count, &opts);
+      int err = rc == 0 ? 0 : errno;
+      if (err == ENOSPC && chunk < (1u << 20)) {  // one bucket holds more than a chunk
+        chunk *= 2;
+        keys.resize(chunk);
+        values.resize(chunk);
+        continue;
+      }
+      batch = out;
+      if (rc != 0 && err != ENOENT) {
+        if (first && (err == EINVAL || err == ENOTSUP || err == 524 /* ENOTSUPP */))
+          return absl::UnimplementedError("no batch lookup");
+        return ErrnoError(err, absl::StrCat("iterate ", name_));
+      }
+      for (__u32 i = 0; i < count; ++i) fn(keys[i], values[i]);
+      if (err == ENOENT) return absl::OkStatus();  // the last chunk
+      first = false;
+    }
+  }
+
   absl::Status Error(absl::string_view op, const Key& key, int err) const {
     std::string message = absl::StrCat(op, " ", name_, " ", DescribeKey(key));
     if (err == E2BIG) {
-      bpf_map_info info{};
-      __u32 len = sizeof(info);
-      if (bpf_obj_get_info_by_fd(fd_, &info, &len) == 0)
-        absl::StrAppend(&message, " (map full, ", info.max_entries, " entries)");
+      if (auto max_entries = MaxEntries(); max_entries.ok())
+        absl::StrAppend(&message, " (map full, ", *max_entries, " entries)");
     }
     return ErrnoError(err, message);
   }

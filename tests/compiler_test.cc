@@ -1,5 +1,6 @@
-// Compiling segments into policy map entries, diffing, and applying them to a
-// real BPF map add-before-delete.
+// Compiling segments and identities into map contents, and the Reconciler
+// switching a real datapath's maps to them: all or nothing, capacity checked
+// first, drift repaired.
 #include "controlplane/compiler.h"
 
 #include <arpa/inet.h>
@@ -10,7 +11,8 @@
 #include <set>
 
 #include "controlplane/policy_store.h"
-#include "datapath/unique_fd.h"
+#include "controlplane/reconciler.h"
+#include "datapath/datapath.h"
 #include "gtest/gtest.h"
 
 namespace bulkhead {
@@ -53,110 +55,148 @@ TEST(CompilerTest, SegmentsNamingUnknownWorkloadsAreReportedNotCompiled) {
   EXPECT_EQ(compiled.unresolved[0], "shop/frontend -> bank/ledger : tcp/443");
 }
 
-TEST(CompilerTest, DiffAddsNewAndDeletesStale) {
+TEST(CompilerTest, IpcacheHoldsTheWorkloadsAndTheNodeButAWorkloadKeepsItsAddress) {
   IdentityTable ids = Shop();
-  auto before = Compiler::Compile(PolicyOf({kFrontendToApi}), ids).entries;
-  auto after = Compiler::Compile(PolicyOf({kApiToDb}), ids).entries;
-  PolicyDiff diff = Compiler::Diff(before, after);
-  ASSERT_EQ(diff.upsert_keys.size(), 1u);
-  EXPECT_EQ(diff.upsert_keys[0].dport_be, htons(5432));
-  ASSERT_EQ(diff.deletes.size(), 1u);
-  EXPECT_EQ(diff.deletes[0].dport_be, htons(8080));
-
-  EXPECT_TRUE(Compiler::Diff(after, after).upsert_keys.empty());
-  EXPECT_TRUE(Compiler::Diff(after, after).deletes.empty());
+  std::set<bh_addr> node = {*ParseAddress("10.244.0.1"), *ParseAddress("10.244.1.20")};
+  auto ipcache = Compiler::Ipcache(ids, node);
+  EXPECT_EQ(ipcache.size(), 4u);
+  EXPECT_EQ(ipcache.at(*ParseAddress("10.244.0.1")), BH_IDENTITY_HOST);
+  EXPECT_EQ(ipcache.at(*ParseAddress("10.244.1.20")), *ids.IdentityOf("shop/api"));
 }
 
-// Against a real kernel hash map (needs root).
-class CompilerMapTest : public ::testing::Test {
+// A real datapath (programs loaded, not attached, maps private to the test),
+// with small maps so capacity is easy to reach.
+class ReconcilerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    LIBBPF_OPTS(bpf_map_create_opts, opts);
-    fd_.reset(bpf_map_create(BPF_MAP_TYPE_HASH, "test_policy", sizeof(bh_policy_key),
-                             sizeof(bh_policy_value), 2, &opts));
-    ASSERT_TRUE(fd_.valid()) << "bpf_map_create: " << errno << " (run as root)";
-    map_ = std::make_unique<TypedMap<bh_policy_key, bh_policy_value>>(fd_.get(), "test_policy");
+    auto datapath = Datapath::Load(
+        {.sizes = {.conntrack = 1024, .conntrack_new = 1024, .ipcache = 8, .ipcache_prefixes = 16,
+                   .policy = 4, .identities = 8, .endpoints = 8, .fragments = 64,
+                   .drop_reports = 64, .event_bytes = 1 << 16}});
+    ASSERT_TRUE(datapath.ok()) << datapath.status() << " (run as root)";
+    datapath_ = *std::move(datapath);
+    maps_ = std::make_unique<Reconciler>(*datapath_);
+    ASSERT_TRUE(maps_->Adopt().ok());
   }
 
-  std::size_t EntriesInKernel() {
-    std::size_t n = 0;
-    EXPECT_TRUE(map_->ForEach([&](const auto&, const auto&) { ++n; }).ok());
-    return n;
+  // What the kernel maps hold, as text: compared before and after.
+  std::map<std::string, std::string> Kernel() {
+    std::map<std::string, std::string> contents;
+    EXPECT_TRUE(datapath_->policy()
+                    .ForEach([&](const bh_policy_key& k, const bh_policy_value& v) {
+                      contents["policy " + DescribeKey(k)] = std::to_string(v.segment_id);
+                    })
+                    .ok());
+    EXPECT_TRUE(datapath_->ipcache()
+                    .ForEach([&](const bh_addr& k, const bh_ipcache_value& v) {
+                      contents["ipcache " + DescribeKey(k)] = std::to_string(v.identity);
+                    })
+                    .ok());
+    EXPECT_TRUE(datapath_->modes()
+                    .ForEach([&](std::uint32_t k, const bh_mode_value& v) {
+                      contents["mode " + std::to_string(k)] = std::to_string(v.mode);
+                    })
+                    .ok());
+    EXPECT_TRUE(datapath_->endpoints()
+                    .ForEach([&](std::uint32_t k, const bh_endpoint_value& v) {
+                      contents["endpoint " + std::to_string(k)] = std::to_string(v.identity);
+                    })
+                    .ok());
+    return contents;
   }
 
-  UniqueFd fd_;
-  std::unique_ptr<TypedMap<bh_policy_key, bh_policy_value>> map_;
+  MapContents Contents(std::initializer_list<SegmentKey> segments) {
+    IdentityTable ids = Shop();
+    ModeEntries modes;
+    for (const auto& [identity, w] : ids.workloads()) modes[identity] = BH_MODE_ENFORCE;
+    return {.policy = Compiler::Compile(PolicyOf(segments), ids).entries,
+            .ipcache = Compiler::Ipcache(ids, {*ParseAddress("10.244.0.1")}),
+            .endpoints = EndpointEntries{{7, *ids.IdentityOf("shop/api")}},
+            .modes = modes};
+  }
+
+  std::unique_ptr<Datapath> datapath_;
+  std::unique_ptr<Reconciler> maps_;
 };
 
-TEST_F(CompilerMapTest, ApplyMakesMapHoldExactlyThePolicy) {
+TEST_F(ReconcilerTest, MapsHoldExactlyWhatIsWanted) {
+  auto applied = maps_->Apply(Contents({kFrontendToApi, kApiToDb}));
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(applied->written, 2u + 4u + 1u + 3u);
+  std::map<std::string, std::string> kernel = Kernel();
+  EXPECT_EQ(kernel.size(), 10u);
+  EXPECT_EQ(kernel["ipcache 10.244.0.1"], std::to_string(BH_IDENTITY_HOST));
+
+  // The same segments less one (same ids: one store).
+  PolicyEntries fewer = *Contents({kFrontendToApi, kApiToDb}).policy;
   IdentityTable ids = Shop();
-  Compiler compiler;
-  ASSERT_TRUE(
-      compiler.Apply(Compiler::Compile(PolicyOf({kFrontendToApi, kApiToDb}), ids).entries, *map_)
-          .ok());
-  EXPECT_EQ(EntriesInKernel(), 2u);
-  ASSERT_TRUE(compiler.Apply(Compiler::Compile(PolicyOf({kApiToDb}), ids).entries, *map_).ok());
-  EXPECT_EQ(EntriesInKernel(), 1u);
+  fewer.erase(
+      PolicyKey(*ids.IdentityOf("shop/frontend"), *ids.IdentityOf("shop/api"), IPPROTO_TCP, 8080));
+  applied = maps_->Apply({.policy = fewer});
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(applied->written, 0u);
+  EXPECT_EQ(applied->removed, 1u);
+  EXPECT_EQ(Kernel().size(), 9u);
 }
 
-TEST_F(CompilerMapTest, MapFullIsAClearErrorAndNothingInstalledIsLost) {
-  IdentityTable ids = Shop();
-  Compiler compiler;
-  ASSERT_TRUE(
-      compiler.Apply(Compiler::Compile(PolicyOf({kFrontendToApi, kApiToDb}), ids).entries, *map_)
-          .ok());
-  // A third segment does not fit in a 2-entry map. Add before delete means
-  // the replacement is attempted first, and the old entries stay.
-  absl::Status status = compiler.Apply(
-      Compiler::Compile(PolicyOf({kApiToDb, {"shop/frontend", "shop/db", IPPROTO_TCP, 5432}}), ids)
-          .entries,
-      *map_);
-  ASSERT_FALSE(status.ok());
-
-  EXPECT_NE(status.message().find("update batch test_policy"), std::string::npos) << status;
-  EXPECT_NE(status.message().find("map full, 2 entries"), std::string::npos) << status;
-  EXPECT_EQ(EntriesInKernel(), 2u);
+TEST_F(ReconcilerTest, AChangeThatDoesNotFitIsRefusedBeforeAnyWrite) {
+  ASSERT_TRUE(maps_->Apply(Contents({kFrontendToApi, kApiToDb})).ok());
+  auto before = Kernel();
+  // 2 installed + 3 new (1 removed only after) = 5 at once in a 4-entry map;
+  // the ipcache part of the same change would fit.
+  MapContents wanted = Contents({{"shop/api", "shop/db", IPPROTO_TCP, 1},
+                                 {"shop/api", "shop/db", IPPROTO_TCP, 2},
+                                 {"shop/api", "shop/db", IPPROTO_TCP, 3},
+                                 kApiToDb});
+  wanted.ipcache->emplace(*ParseAddress("10.244.0.2"), BH_IDENTITY_HOST);
+  auto applied = maps_->Apply(wanted);
+  ASSERT_FALSE(applied.ok());
+  EXPECT_EQ(applied.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(applied.status().message(),
+            "map bh_policy holds 2 entries and this change adds 3 before it removes 1: 5 are "
+            "needed at once, its size is 4 (start bulkheadd with --policy-max 5 or more)");
+  EXPECT_EQ(Kernel(), before);
 }
 
-TEST_F(CompilerMapTest, AdoptRemovesWhatAnEarlierRunLeftBehind) {
-  IdentityTable ids = Shop();
-  {
-    Compiler earlier_run;
-    ASSERT_TRUE(
-        earlier_run.Apply(Compiler::Compile(PolicyOf({kFrontendToApi}), ids).entries, *map_).ok());
-  }
-  Compiler compiler;
-  ASSERT_TRUE(compiler.Adopt(*map_).ok());
-  ASSERT_TRUE(compiler.Apply(Compiler::Compile(PolicyOf({kApiToDb}), ids).entries, *map_).ok());
-  EXPECT_EQ(EntriesInKernel(), 1u);
+TEST_F(ReconcilerTest, AWriteThatFailsHalfwayPutsEveryMapBack) {
+  ASSERT_TRUE(maps_->Apply(Contents({kFrontendToApi})).ok());
+  // Drift the reconciler does not know of: the ipcache is filled behind its
+  // back, so its capacity check passes but the kernel write fails after the
+  // policy part of the change went in.
+  for (int i = 0; i < 4; ++i)  // 4 ours + 4 = the map's 8
+    ASSERT_TRUE(datapath_->ipcache()
+                    .Update(*ParseAddress("10.244.9." + std::to_string(i)), {.identity = 999})
+                    .ok());
+  auto before = Kernel();
+  MapContents wanted = Contents({kFrontendToApi, kApiToDb});
+  wanted.ipcache->emplace(*ParseAddress("10.244.0.2"), BH_IDENTITY_HOST);
+  auto applied = maps_->Apply(wanted);
+  ASSERT_FALSE(applied.ok());
+  EXPECT_NE(applied.status().message().find("bh_ipcache"), std::string::npos) << applied.status();
+  EXPECT_NE(applied.status().message().find("the maps were put back as they were"),
+            std::string::npos)
+      << applied.status();
+  EXPECT_EQ(Kernel(), before);  // the policy entry written first is gone again
 }
 
-TEST(InstallIdentitiesTest, IpcacheEndsUpHoldingExactlyTheInventoryAndTheNode) {
-  UniqueFd fd(bpf_map_create(BPF_MAP_TYPE_HASH, "test_ipcache", sizeof(bh_addr),
-                             sizeof(bh_ipcache_value), 64, nullptr));
-  ASSERT_TRUE(fd.valid()) << "bpf_map_create: " << errno << " (run as root)";
-  TypedMap<bh_addr, bh_ipcache_value> ipcache(fd.get(), "test_ipcache");
-  // An earlier run's entries, pinned: one address since removed from the
-  // inventory, one that now belongs to another identity.
-  ASSERT_TRUE(ipcache.Update(*ParseAddress("10.244.1.99"), {.identity = 300}).ok());
-  ASSERT_TRUE(ipcache.Update(*ParseAddress("10.244.1.20"), {.identity = 301}).ok());
-
+TEST_F(ReconcilerTest, AdoptedEntriesNobodyWantsAreRemovedAndDriftIsRepaired) {
+  ASSERT_TRUE(maps_->Apply(Contents({kFrontendToApi})).ok());
+  // An earlier run left an entry, and a mode changed behind our back.
   IdentityTable ids = Shop();
-  std::set<bh_addr> node = {*ParseAddress("10.244.0.1"), *ParseAddress("fd00:244::1")};
-  ASSERT_TRUE(Compiler::InstallIdentities(ids, node, ipcache).ok());
-
-  std::map<std::string, std::uint32_t> contents;
-  ASSERT_TRUE(ipcache
-                  .ForEach([&](const bh_addr& k, const bh_ipcache_value& v) {
-                    contents[DescribeKey(k)] = v.identity;
-                  })
+  ASSERT_TRUE(datapath_->ipcache().Update(*ParseAddress("10.244.1.99"), {.identity = 300}).ok());
+  ASSERT_TRUE(datapath_->modes()
+                  .Update(*ids.IdentityOf("shop/db"), {.mode = BH_MODE_LEARN})
                   .ok());
-  EXPECT_EQ(contents,
-            (std::map<std::string, std::uint32_t>{{"10.244.0.1", BH_IDENTITY_HOST},
-                                                  {"fd00:244::1", BH_IDENTITY_HOST},
-                                                  {"10.244.1.10", *ids.IdentityOf("shop/frontend")},
-                                                  {"10.244.1.20", *ids.IdentityOf("shop/api")},
-                                                  {"10.244.1.30", *ids.IdentityOf("shop/db")}}));
+  Reconciler next_run(*datapath_);
+  ASSERT_TRUE(next_run.Adopt().ok());
+  auto applied = next_run.Apply(Contents({kFrontendToApi}));
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(applied->written, 1u);  // the mode put back
+  EXPECT_EQ(applied->removed, 1u);  // the stale address
+  auto kernel = Kernel();
+  EXPECT_FALSE(kernel.contains("ipcache 10.244.1.99"));
+  EXPECT_EQ(kernel["mode " + std::to_string(*ids.IdentityOf("shop/db"))],
+            std::to_string(BH_MODE_ENFORCE));
 }
 
 }  // namespace

@@ -98,5 +98,29 @@ TEST(IdentityTableTest, IdentitiesAreStableForTheSameInventoryInAnyOrder) {
   EXPECT_EQ(one->NameOf(BH_IDENTITY_WORLD), "world");
 }
 
+// A workload added to the inventory (sorting first) or removed must not
+// renumber the others: their numbers are in the pinned maps.
+TEST(IdentityTableTest, KeptNumbersStayAndNewWorkloadsTakeFreeOnes) {
+  auto before = IdentityTable::Build(
+      {{.ns = "s", .name = "b"}, {.ns = "s", .name = "c"}, {.ns = "s", .name = "d"}});
+  ASSERT_TRUE(before.ok());
+  auto after = IdentityTable::Build(
+      {{.ns = "s", .name = "a"}, {.ns = "s", .name = "b"}, {.ns = "s", .name = "d"}},
+      before->assignments());
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->IdentityOf("s/b"), before->IdentityOf("s/b"));
+  EXPECT_EQ(after->IdentityOf("s/d"), before->IdentityOf("s/d"));
+  // s/c's number is free now, and the lowest free one.
+  EXPECT_EQ(after->IdentityOf("s/a"), before->IdentityOf("s/c"));
+}
+
+TEST(IdentityTableTest, ReservedOrDoubledKeptNumbersAreIgnored) {
+  auto table = IdentityTable::Build({{.ns = "s", .name = "a"}, {.ns = "s", .name = "b"}},
+                                    {{"s/a", BH_IDENTITY_HOST}, {"s/b", BH_IDENTITY_HOST}});
+  ASSERT_TRUE(table.ok());
+  EXPECT_GE(*table->IdentityOf("s/a"), static_cast<std::uint32_t>(BH_IDENTITY_FIRST_WORKLOAD));
+  EXPECT_NE(table->IdentityOf("s/a"), table->IdentityOf("s/b"));
+}
+
 }  // namespace
 }  // namespace bulkhead

@@ -1,0 +1,137 @@
+#include "controlplane/interfaces.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "controlplane/log.h"
+#include "datapath/status.h"
+
+namespace bulkhead {
+namespace {
+
+bool IsHostRoute(const Route& route) {
+  return route.prefix_len == (route.family == AF_INET ? 32 : 128);
+}
+
+bh_addr AddressOf(const AddressBytes& bytes) {
+  bh_addr addr;
+  std::memcpy(&addr, bytes.data(), sizeof(addr));
+  return addr;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Interfaces>> Interfaces::Create(boost::asio::io_context& io,
+                                                               std::string pattern,
+                                                               Datapath& datapath,
+                                                               const IdentityTable& identities,
+                                                               Callbacks callbacks) {
+  std::unique_ptr<Interfaces> self(new Interfaces(datapath, identities, std::move(callbacks)));
+  Interfaces* me = self.get();
+  BH_ASSIGN_OR_RETURN(
+      me->netlink_,
+      NetlinkWatcher::Create(
+          io, std::move(pattern),
+          {.link_added = [me](const Link& l) { me->Attach(l); },
+           .link_removed = [me](const Link& l) { me->OnLinkRemoved(l); },
+           .route_added = [me](const Route& r) { me->OnRouteAdded(r); },
+           .route_removed = [me](const Route& r) { me->OnRouteRemoved(r); },
+           .address_added = [me](const LocalAddress& a) { me->OnAddressAdded(a); },
+           .address_removed = [me](const LocalAddress& a) { me->OnAddressRemoved(a); },
+           .error = [](const absl::Status& s) { LogError(s.message()); }}));
+  return self;
+}
+
+absl::Status Interfaces::Start() { return netlink_->Start(); }
+
+void Interfaces::AttachListed() {
+  listing_ = false;
+  for (const auto& [ifindex, link] : listed_links_) Attach(link);
+  listed_links_.clear();
+}
+
+std::set<bh_addr> Interfaces::host_addresses() const {
+  std::set<bh_addr> host;
+  for (const auto& [addr, count] : host_addresses_) host.insert(addr);
+  return host;
+}
+
+std::vector<std::string> Interfaces::Describe() const {
+  std::vector<std::string> lines;
+  for (const auto& [ifindex, name] : datapath_.attached()) {
+    auto bound = bound_.find(ifindex);
+    lines.push_back(bound == bound_.end()
+                        ? absl::StrCat(name, " (no workload routed through it)")
+                        : absl::StrCat(name, " (", identities_.NameOf(bound->second), ")"));
+  }
+  return lines;
+}
+
+// Until AttachListed(), the agent reads everything at once afterwards.
+void Interfaces::Tell(const std::function<void()>& callback) {
+  if (!listing_ && callback) callback();
+}
+
+void Interfaces::Attach(const Link& link) {
+  if (listing_) {
+    listed_links_[link.ifindex] = link;
+    return;
+  }
+  if (datapath_.IsAttached(link.ifindex)) return;
+  if (absl::Status status = datapath_.Attach(link.ifindex, link.name); !status.ok()) {
+    LogError(status.message());
+    return;
+  }
+  LogInfo(absl::StrCat("attached to ", link.name, " (ifindex ", link.ifindex, ")"));
+}
+
+void Interfaces::OnLinkRemoved(const Link& link) {
+  listed_links_.erase(link.ifindex);
+  if (bound_.erase(link.ifindex)) Tell(callbacks_.bindings_changed);
+  if (!datapath_.IsAttached(link.ifindex)) return;
+  (void)datapath_.Detach(link.ifindex);
+  LogInfo(absl::StrCat("interface ", link.name, " is gone"));
+}
+
+// A host route to a workload's address names the interface the workload is
+// behind: bind them, so its hooks judge packets as that workload's.
+void Interfaces::OnRouteAdded(const Route& route) {
+  auto identity = identities_.IdentityOfAddress(AddressOf(route.addr));
+  if (!IsHostRoute(route) || !identity) return;
+  auto ifindex = static_cast<std::uint32_t>(route.ifindex);
+  auto bound = bound_.find(ifindex);
+  if (bound != bound_.end() && bound->second == *identity) return;
+  if (bound != bound_.end())
+    LogWarning(absl::StrCat("ifindex ", route.ifindex, " routes addresses of both ",
+                            identities_.NameOf(bound->second), " and ",
+                            identities_.NameOf(*identity), "; binding it to the latter"));
+  bound_[ifindex] = *identity;
+  if (!listing_)
+    LogInfo(absl::StrCat("bound ", datapath_.InterfaceName(route.ifindex), " to ",
+                         identities_.NameOf(*identity)));
+  Tell(callbacks_.bindings_changed);
+}
+
+void Interfaces::OnRouteRemoved(const Route& route) {
+  auto identity = identities_.IdentityOfAddress(AddressOf(route.addr));
+  if (!IsHostRoute(route) || !identity) return;
+  auto bound = bound_.find(static_cast<std::uint32_t>(route.ifindex));
+  if (bound == bound_.end() || bound->second != *identity) return;
+  bound_.erase(bound);
+  Tell(callbacks_.bindings_changed);
+}
+
+// The node's own addresses are the `host` identity: its probes into pods,
+// and pods' calls to node-local agents, are flows of a segment like any.
+void Interfaces::OnAddressAdded(const LocalAddress& address) {
+  if (host_addresses_[AddressOf(address.addr)]++ == 0) Tell(callbacks_.host_addresses_changed);
+}
+
+void Interfaces::OnAddressRemoved(const LocalAddress& address) {
+  auto it = host_addresses_.find(AddressOf(address.addr));
+  if (it == host_addresses_.end() || --it->second > 0) return;
+  host_addresses_.erase(it);
+  Tell(callbacks_.host_addresses_changed);
+}
+
+}  // namespace bulkhead

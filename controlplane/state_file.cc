@@ -1,0 +1,106 @@
+#include "controlplane/state_file.h"
+
+#include <filesystem>
+#include <set>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "controlplane/atomic_file.h"
+#include "datapath/abi.h"
+#include "datapath/status.h"
+
+namespace bulkhead {
+namespace {
+
+constexpr char kStateFile[] = "state.pb";
+
+absl::Status Invalid(absl::string_view field, absl::string_view why) {
+  return absl::DataLossError(absl::StrCat("state file: ", field, ": ", why));
+}
+
+// "namespace/name", printable, one '/'.
+absl::Status CheckWorkloadName(absl::string_view field, absl::string_view name) {
+  for (char c : name) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) return Invalid(field, "contains a control character");
+  }
+  std::size_t slash = name.find('/');
+  if (name == "host") return absl::OkStatus();
+  if (slash == absl::string_view::npos || slash == 0 || slash + 1 == name.size() ||
+      name.find('/', slash + 1) != absl::string_view::npos)
+    return Invalid(field, absl::StrCat("\"", name, "\" is not namespace/name"));
+  return absl::OkStatus();
+}
+
+bool IsKnownProtocol(bulkhead::v1::Protocol p) {
+  switch (p) {
+    case bulkhead::v1::ICMP:
+    case bulkhead::v1::TCP:
+    case bulkhead::v1::UDP:
+    case bulkhead::v1::ICMPV6:
+    case bulkhead::v1::SCTP:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<bulkhead::v1::AgentState> ParseAgentState(std::string_view bytes) {
+  bulkhead::v1::AgentState state;
+  if (!state.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+    return absl::DataLossError("state file: not a bulkhead state file (protobuf AgentState)");
+
+  std::set<std::uint32_t> segment_ids;
+  for (int i = 0; i < state.policy().segments_size(); ++i) {
+    const auto& s = state.policy().segments(i);
+    std::string field = absl::StrCat("policy.segments[", i, "]");
+    BH_RETURN_IF_ERROR(CheckWorkloadName(absl::StrCat(field, ".from_workload"), s.from_workload()));
+    BH_RETURN_IF_ERROR(CheckWorkloadName(absl::StrCat(field, ".to_workload"), s.to_workload()));
+    if (!IsKnownProtocol(s.protocol()))
+      return Invalid(absl::StrCat(field, ".protocol"),
+                     absl::StrCat(static_cast<int>(s.protocol()), " is not a known protocol"));
+    if (s.port() > 65535)
+      return Invalid(absl::StrCat(field, ".port"), absl::StrCat(s.port(), " is above 65535"));
+    if (s.id() == 0 || !segment_ids.insert(s.id()).second)
+      return Invalid(absl::StrCat(field, ".id"), absl::StrCat(s.id(), " is 0 or given twice"));
+  }
+  for (const auto& [name, mode] : state.modes()) {
+    std::string field = absl::StrCat("modes[\"", absl::CHexEscape(name), "\"]");
+    BH_RETURN_IF_ERROR(CheckWorkloadName(field, name));
+    if (mode != bulkhead::v1::LEARN && mode != bulkhead::v1::MONITOR &&
+        mode != bulkhead::v1::ENFORCE)
+      return Invalid(field,
+                     absl::StrCat(static_cast<int>(mode), " is not learn, monitor or enforce"));
+  }
+  std::set<std::uint32_t> numbers;
+  for (const auto& [name, identity] : state.identities()) {
+    std::string field = absl::StrCat("identities[\"", absl::CHexEscape(name), "\"]");
+    BH_RETURN_IF_ERROR(CheckWorkloadName(field, name));
+    if (identity < BH_IDENTITY_FIRST_WORKLOAD || !numbers.insert(identity).second)
+      return Invalid(field, absl::StrCat(identity, " is reserved or given twice"));
+  }
+  return state;
+}
+
+absl::StatusOr<std::optional<bulkhead::v1::AgentState>> LoadAgentState(const std::string& dir) {
+  std::string path = absl::StrCat(dir, "/", kStateFile);
+  BH_ASSIGN_OR_RETURN(std::optional<std::string> bytes, ReadFileIfExists(path));
+  if (!bytes) return std::nullopt;
+  auto state = ParseAgentState(*bytes);
+  if (!state.ok())
+    return absl::Status(state.status().code(),
+                        absl::StrCat(path, ": ", state.status().message(),
+                                     "; move it aside to start from the inventory alone"));
+  return *std::move(state);
+}
+
+absl::Status SaveAgentState(const std::string& dir, const bulkhead::v1::AgentState& state) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return absl::UnavailableError(absl::StrCat("create state directory ", dir, ": ", ec.message()));
+  return WriteFileAtomically(absl::StrCat(dir, "/", kStateFile), state.SerializeAsString());
+}
+
+}  // namespace bulkhead
