@@ -9,13 +9,15 @@ packages=(
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libnl-3-dev libnl-route-3-dev
   libboost-dev protobuf-compiler libprotobuf-dev libabsl-dev
-  libyaml-cpp-dev libcli11-dev
+  libyaml-cpp-dev libcli11-dev libcap-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # demo and end-to-end tests: namespaces, real traffic, JSON checks,
   # crafted frames (scapy runs under /usr/bin/python3), floods
   iproute2 socat iputils-ping jq procps python3 python3-scapy hping3 bc
   # bench/e2e.sh: traffic, the netfilter baselines, the plot
   iperf3 nftables iptables gnuplot-nox
+  # tests/e2e/privilege_test.sh: capability sets, the manifest's models
+  util-linux libcap2-bin python3-kubernetes
 )
 
 missing=()
