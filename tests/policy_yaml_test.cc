@@ -1,5 +1,5 @@
 // The exported policy file: the documented shape, sorted, byte-stable.
-#include "controlplane/policy_yaml.h"
+#include "api/policy_yaml.h"
 
 #include <netinet/in.h>
 

@@ -4,7 +4,7 @@
 #include <boost/asio/write.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "controlplane/framing.h"
+#include "api/framing.h"
 
 namespace bulkhead {
 
@@ -24,17 +24,22 @@ absl::StatusOr<std::unique_ptr<ApiClient>> ApiClient::Connect(const std::string&
 absl::StatusOr<bulkhead::v1::Response> ApiClient::Call(const bulkhead::v1::Request& request) {
   boost::system::error_code ec;
   asio::write(socket_, asio::buffer(EncodeDelimited(request)), ec);
-  if (ec) return absl::UnavailableError(absl::StrCat("send to ", socket_path_, ": ", ec.message()));
+  // An agent that refuses the connection (too many open) answers and closes,
+  // maybe before the request is sent: its answer says why, so read it.
+  boost::system::error_code send_error = ec;
 
   LengthPrefixDecoder prefix;
   std::optional<std::uint32_t> length;
   while (!length) {
     std::uint8_t byte;
     asio::read(socket_, asio::buffer(&byte, 1), ec);
+    if (ec && send_error)
+      return absl::UnavailableError(
+          absl::StrCat("send to ", socket_path_, ": ", send_error.message()));
     if (ec)
       return absl::UnavailableError(absl::StrCat("read from ", socket_path_, ": ", ec.message()));
     length = prefix.Feed(byte);
-    if (prefix.error() || (length && *length > kMaxApiMessageBytes))
+    if (prefix.error() || (length && *length > kMaxApiResponseBytes))
       return absl::DataLossError(absl::StrCat("bad response frame from ", socket_path_));
   }
   std::string body(*length, '\0');

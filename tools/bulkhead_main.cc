@@ -10,9 +10,8 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
-#include "controlplane/atomic_file.h"
-#include "controlplane/identity_table.h"
-#include "controlplane/policy_yaml.h"
+#include "api/enum_names.h"
+#include "api/policy_yaml.h"
 #include "tools/api_client.h"
 #include "tools/output.h"
 
@@ -104,7 +103,7 @@ int main(int argc, char** argv) {
     if (all ? mode_args.size() != 1 : mode_args.size() < 2)
       return Fail(absl::InvalidArgumentError(
           "usage: bulkhead mode set <namespace/name>... <mode> | --all <mode>"));
-    auto mode = bulkhead::ParseMode(mode_args.back());
+    auto mode = bulkhead::ModeFromName(mode_args.back());
     if (!mode.ok()) return Fail(mode.status());
     mode_args.pop_back();
     std::vector<std::string> targets = all ? std::vector<std::string>{""} : mode_args;
@@ -112,7 +111,7 @@ int main(int argc, char** argv) {
       auto* set = request.mutable_set_mode();
       set->set_all(all);
       set->set_workload(target);
-      set->set_mode(static_cast<bulkhead::v1::Mode>(*mode));
+      set->set_mode(*mode);
       auto response = Call(socket, request);
       if (!response.ok()) return Fail(response.status());
       for (const auto& changed : response->set_mode().changed())
@@ -128,8 +127,7 @@ int main(int argc, char** argv) {
     std::string yaml = bulkhead::PolicyToYaml(response->export_policy().policy());
     if (export_file.empty()) {
       std::cout << yaml;
-    } else if (absl::Status status = bulkhead::WriteFileAtomically(export_file, yaml);
-               !status.ok()) {
+    } else if (absl::Status status = bulkhead::WriteOutputFile(export_file, yaml); !status.ok()) {
       return Fail(status);
     }
     return 0;

@@ -1,13 +1,17 @@
 #include "tools/output.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
-#include "controlplane/identity_table.h"
+#include "api/enum_names.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -44,9 +48,6 @@ std::string EndpointText(const bulkhead::v1::Endpoint& e, bulkhead::v1::Protocol
   return absl::StrCat(e.workload(), " (", address, ")");
 }
 
-// The proto Mode and bh_mode share their numbers (0: unmanaged).
-std::string ModeText(bulkhead::v1::Mode mode) { return ModeName(static_cast<bh_mode>(mode)); }
-
 std::string ProtocolText(bulkhead::v1::Protocol proto) {
   const std::string& name = bulkhead::v1::Protocol_Name(proto);
   return name.empty() ? absl::StrCat("proto-", static_cast<int>(proto)) : name;
@@ -67,7 +68,7 @@ std::string FlowsTable(const bulkhead::v1::FlowsResponse& flows) {
     rows.push_back({absl::FormatTime("%b %d %H:%M:%E3S", t, absl::LocalTimeZone()),
                     EndpointText(f.source(), f.protocol()), "->",
                     EndpointText(f.destination(), f.protocol()), ProtocolText(f.protocol()),
-                    verdict, ModeText(f.mode())});
+                    verdict, ModeName(f.mode())});
   }
   return Table(rows);
 }
@@ -79,7 +80,7 @@ std::string StatusText(const bulkhead::v1::StatusResponse& s) {
       "\nsegments: ", s.segments(), "\nflows seen: ", s.flows_seen(), "\n\n");
   std::vector<Row> workloads = {{"WORKLOAD", "IDENTITY", "MODE", "ADDRESSES"}};
   for (const auto& w : s.workloads())
-    workloads.push_back({w.workload(), absl::StrCat(w.identity()), ModeText(w.mode()),
+    workloads.push_back({w.workload(), absl::StrCat(w.identity()), ModeName(w.mode()),
                          absl::StrJoin(w.addresses(), ",")});
   absl::StrAppend(&out, Table(workloads), "\n");
 
@@ -99,6 +100,36 @@ std::string ToJsonLine(const google::protobuf::Message& message) {
   std::string json;
   (void)google::protobuf::util::MessageToJsonString(message, &json, options);
   return json;
+}
+
+absl::Status WriteOutputFile(const std::string& path, absl::string_view contents) {
+  std::string tmp = absl::StrCat(path, ".tmp.", getpid());
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("create ", tmp));
+  auto fail = [&](absl::string_view what) {
+    absl::Status status = absl::ErrnoToStatus(errno, absl::StrCat(what, " ", tmp));
+    close(fd);
+    unlink(tmp.c_str());
+    return status;
+  };
+  for (std::size_t done = 0; done < contents.size();) {
+    ssize_t n = write(fd, contents.data() + done, contents.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail("write");
+    done += static_cast<std::size_t>(n);
+  }
+  if (fsync(fd) != 0) return fail("fsync");
+  if (close(fd) != 0) {
+    absl::Status status = absl::ErrnoToStatus(errno, absl::StrCat("close ", tmp));
+    unlink(tmp.c_str());
+    return status;
+  }
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    absl::Status status = absl::ErrnoToStatus(errno, absl::StrCat("rename ", tmp, " to ", path));
+    unlink(tmp.c_str());
+    return status;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace bulkhead

@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "google/protobuf/message.h"
 #include "proto/api.pb.h"
 #include "proto/flow.pb.h"
@@ -15,5 +17,9 @@ std::string FlowsTable(const bulkhead::v1::FlowsResponse& flows);
 std::string StatusText(const bulkhead::v1::StatusResponse& status);
 // One line, no trailing newline.
 std::string ToJsonLine(const google::protobuf::Message& message);
+
+// Writes `contents` to `path` through a temporary file beside it and a
+// rename, so an existing file is replaced whole or not at all.
+absl::Status WriteOutputFile(const std::string& path, absl::string_view contents);
 
 }  // namespace bulkhead

@@ -1,5 +1,6 @@
-#include "controlplane/framing.h"
+#include "api/framing.h"
 
+#include "absl/strings/str_cat.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 
@@ -14,6 +15,22 @@ std::string EncodeDelimited(const google::protobuf::MessageLite& message) {
     message.SerializeWithCachedSizes(&coded);
   }
   return out;
+}
+
+absl::StatusOr<std::optional<FrameHeader>> ParseFrameHeader(absl::string_view buffer,
+                                                            std::uint32_t max_body_bytes) {
+  LengthPrefixDecoder decoder;
+  for (std::size_t i = 0; i < buffer.size(); ++i) {
+    std::optional<std::uint32_t> length = decoder.Feed(static_cast<std::uint8_t>(buffer[i]));
+    if (decoder.error())
+      return absl::InvalidArgumentError("malformed length prefix (not a varint32)");
+    if (!length) continue;
+    if (*length > max_body_bytes)
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "message of ", *length, " bytes is over the limit of ", max_body_bytes, " bytes"));
+    return FrameHeader{.prefix_bytes = i + 1, .body_bytes = *length};
+  }
+  return std::nullopt;
 }
 
 std::optional<std::uint32_t> LengthPrefixDecoder::Feed(std::uint8_t byte) {

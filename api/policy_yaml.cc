@@ -1,11 +1,10 @@
-#include "controlplane/policy_yaml.h"
+#include "api/policy_yaml.h"
 
 #include <algorithm>
 #include <tuple>
 #include <vector>
 
-#include "controlplane/policy_store.h"
-#include "datapath/abi.h"
+#include "api/enum_names.h"
 #include "google/protobuf/util/time_util.h"
 #include "yaml-cpp/yaml.h"
 
@@ -24,7 +23,7 @@ std::string OriginName(bulkhead::v1::Origin origin) {
 }
 
 std::string ProtocolUpper(bulkhead::v1::Protocol proto) {
-  std::string name = ProtocolName(ProtocolFromProto(proto));
+  std::string name = ProtocolName(proto);
   std::transform(name.begin(), name.end(), name.begin(), ::toupper);
   return name;
 }

@@ -76,7 +76,9 @@ TEST_F(ApiTest, AgentErrorsReachTheCallerWithCodeAndMessage) {
   });
   auto client = ApiClient::Connect(socket_);
   ASSERT_TRUE(client.ok());
-  auto response = (*client)->Call(bulkhead::v1::Request());
+  bulkhead::v1::Request request;
+  request.mutable_status();
+  auto response = (*client)->Call(request);
   EXPECT_EQ(response.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(response.status().message(), HasSubstr("shop/x"));
 }
@@ -88,22 +90,23 @@ TEST_F(ApiTest, NoAgentIsAClearError) {
   EXPECT_THAT(client.status().message(), HasSubstr(socket_));
 }
 
-TEST_F(ApiTest, StaleSocketFileIsReplacedButALiveOneIsNot) {
-  {  // a socket file left by a crashed agent: bound, nobody listening
-    boost::asio::io_context io;
-    boost::asio::local::stream_protocol::acceptor stale(io);
-    stale.open();
-    stale.bind(socket_);
-  }
-  ASSERT_TRUE(std::filesystem::exists(socket_));
-  Serve([](const bulkhead::v1::Request&) { return bulkhead::v1::Response(); });
-  EXPECT_TRUE(ApiClient::Connect(socket_).ok());
-
-  boost::asio::io_context other;
-  auto second =
-      ApiServer::Create(other, socket_, [](const auto&) { return bulkhead::v1::Response(); });
-  ASSERT_FALSE(second.ok());
-  EXPECT_THAT(second.status().message(), HasSubstr("is another bulkheadd running?"));
+TEST_F(ApiTest, BadRequestsNeverReachTheHandler) {
+  int calls = 0;
+  Serve([&calls](const bulkhead::v1::Request&) {
+    ++calls;
+    return bulkhead::v1::Response();
+  });
+  auto client = ApiClient::Connect(socket_);
+  ASSERT_TRUE(client.ok());
+  bulkhead::v1::Request out_of_range;
+  out_of_range.mutable_set_mode()->set_workload("shop/api");
+  out_of_range.mutable_set_mode()->set_mode(static_cast<bulkhead::v1::Mode>(7));
+  auto response = (*client)->Call(out_of_range);
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(response.status().message(), HasSubstr("set_mode.mode: 7 is not one of"));
+  response = (*client)->Call(bulkhead::v1::Request());  // names no operation
+  EXPECT_THAT(response.status().message(), HasSubstr("names no operation"));
+  EXPECT_EQ(calls, 0);
 }
 
 }  // namespace

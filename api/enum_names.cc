@@ -1,0 +1,47 @@
+#include "api/enum_names.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace bulkhead {
+
+std::string ModeName(bulkhead::v1::Mode mode) {
+  switch (mode) {
+    case bulkhead::v1::MODE_UNSPECIFIED:
+      return "unmanaged";
+    case bulkhead::v1::LEARN:
+      return "learn";
+    case bulkhead::v1::MONITOR:
+      return "monitor";
+    case bulkhead::v1::ENFORCE:
+      return "enforce";
+    default:
+      return absl::StrCat("mode-", static_cast<int>(mode));
+  }
+}
+
+absl::StatusOr<bulkhead::v1::Mode> ModeFromName(absl::string_view name) {
+  if (name == "learn") return bulkhead::v1::LEARN;
+  if (name == "monitor") return bulkhead::v1::MONITOR;
+  if (name == "enforce") return bulkhead::v1::ENFORCE;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown mode \"", name, "\" (expected learn, monitor or enforce)"));
+}
+
+std::string ProtocolName(bulkhead::v1::Protocol protocol) {
+  switch (protocol) {
+    case bulkhead::v1::TCP:
+      return "tcp";
+    case bulkhead::v1::UDP:
+      return "udp";
+    case bulkhead::v1::ICMP:
+      return "icmp";
+    case bulkhead::v1::ICMPV6:
+      return "icmpv6";
+    case bulkhead::v1::SCTP:
+      return "sctp";
+    default:
+      return absl::StrCat(static_cast<int>(protocol));
+  }
+}
+
+}  // namespace bulkhead
