@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "controlplane/agent.h"
 #include "controlplane/log.h"
+#include "controlplane/privileges.h"
 
 int main(int argc, char** argv) {
   bulkhead::AgentOptions options;
@@ -26,6 +27,15 @@ int main(int argc, char** argv) {
   app.add_option("--socket", options.socket_path, "unix socket the API listens on")
       ->envname("BULKHEAD_SOCKET")
       ->capture_default_str();
+  app.add_option("--socket-group", options.api.socket_group,
+                 "give the API socket this group and mode 0660, so the group's members can\n"
+                 "use `bulkhead`; without it the socket is 0600, root only")
+      ->check(CLI::Validator(
+          [](std::string& name) {
+            absl::StatusOr<gid_t> gid = bulkhead::LookupGroup(name);
+            return gid.ok() ? std::string() : std::string(gid.status().message());
+          },
+          "GROUP", "group"));
   app.add_option("--pin-dir", options.pin_dir,
                  "bpffs directory to pin maps under; \"\" to not pin. Under `ip netns exec`,\n"
                  "/sys/fs/bpf is not a bpffs: mount one (mount -t bpf bpf DIR) and name it here")
@@ -89,6 +99,12 @@ int main(int argc, char** argv) {
     std::cerr << "--inventory is required\nRun with --help for more information.\n";
     return 106;  // CLI11's exit code for a missing required option
   }
+  // Before the kernel is touched; --uninstall loads the programs too.
+  if (absl::Status status = bulkhead::CheckCapabilities(bulkhead::StartCapabilities());
+      !status.ok()) {
+    bulkhead::LogError(status.message());
+    return 1;
+  }
   if (uninstall) {
     if (absl::Status status = bulkhead::Agent::Uninstall(options); !status.ok()) {
       bulkhead::LogError(status.message());
@@ -107,6 +123,13 @@ int main(int argc, char** argv) {
     bulkhead::LogError(status.message());
     return 1;
   }
+  // Started: from here on only new interfaces need the kernel's permission.
+  absl::StatusOr<std::string> kept = bulkhead::DropCapabilities(bulkhead::RuntimeCapabilities());
+  if (!kept.ok()) {
+    bulkhead::LogError(kept.status().message());
+    return 1;
+  }
+  bulkhead::LogInfo(*kept);
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
     if (!ec) bulkhead::LogInfo(absl::StrCat("signal ", signo, ": shutting down"));
