@@ -199,7 +199,10 @@ struct bh_policy_value {
  */
 struct bh_endpoint_value {
 	__u32 identity;
-	__u32 pad;
+	/* The workload's network namespace as the node knows it (the veth
+	 * peer's netnsid), plus one; 0: not known. Lets the hooks read the
+	 * workload's own socket table for TCP seen mid-stream. */
+	__u32 netnsid_plus1;
 };
 
 /* modes: identity -> mode of that workload. */
@@ -302,6 +305,11 @@ struct bh_drop_report_key {
 #define BH_FLOW_IPV6 (1u << 2)       /* IPv6 (else IPv4, addresses IPv4-mapped) */
 #define BH_FLOW_FRAGMENT (1u << 3)   /* a fragment (first or later) */
 #define BH_FLOW_SAMPLED (1u << 4)    /* a forwarded flow reported under the sample rate */
+/* TCP seen mid-stream (opened before conntrack knew it): which end is the
+ * server came from the workload's socket table (a listening socket on its
+ * port), so the event is oriented client -> server and its port is the
+ * server's. */
+#define BH_FLOW_MID_STREAM (1u << 5)
 
 /*
  * One event per new flow (forwarded flows sampled under a rate limit), one

@@ -14,6 +14,8 @@
  *      under the current policy epoch on this interface passes here
  *   -> bound interface: anti-spoofing, own identity (fail-closed if unbound)
  *   -> reply whose request was decided under an older epoch: decide again
+ *   -> TCP seen mid-stream: the workload's sockets say which end is the
+ *      server; a server's packet is judged as its client's request
  *   -> ICMP error about a live flow: pass as related
  *   -> decide the establishing direction: identities, mode, segment
  *   -> let through: conntrack entry, report by level; dropped: report.
@@ -31,6 +33,7 @@
 #include "lib/maps.h"
 #include "lib/parse.h"
 #include "lib/policy.h"
+#include "lib/sockets.h"
 
 #define PULL_BYTES 640 /* enough for every header the parser reads */
 
@@ -135,6 +138,53 @@ static __always_inline int is_related_error(const struct packet *pkt, __u64 now_
 		return 0;
 	return addr_equal(&pkt->saddr, &inner->daddr) ||
 	       identity_of(&pkt->saddr) < BH_IDENTITY_FIRST_WORKLOAD;
+}
+
+/* A mid-stream TCP packet that answers a request (see handle_packet):
+ * decides that request at `request_hook` and, let through, tracks the flow
+ * with the request's sender as its opener. Events are oriented as the
+ * request: client -> server:port. */
+static __always_inline int mid_stream_reply(__u32 ifindex, struct packet *pkt,
+				       const struct bh_ct_key *key, int source_end,
+				       struct ct_lookup *ct, enum bh_hook request_hook, __u32 own,
+				       __u32 epoch, __u64 now_ns)
+{
+	struct bh_addr server = pkt->saddr;
+	__be16 server_port = pkt->sport_be;
+
+	pkt->saddr = pkt->daddr;
+	pkt->daddr = server;
+	pkt->sport_be = pkt->dport_be;
+	pkt->dport_be = server_port;
+	pkt->policy_port_be = server_port;
+
+	struct decision d;
+
+	decide(&d, request_hook, own, &pkt->saddr, &pkt->daddr, pkt->proto, pkt->policy_port_be);
+	d.flags = BH_FLOW_MID_STREAM;
+	count_verdict(d.verdict);
+	if (d.verdict == BH_VERDICT_DROPPED) {
+		report_drop(ifindex, pkt, &d, now_ns);
+		return TC_ACT_SHOT;
+	}
+	struct bh_ct_entry *entry = ct->entry;
+
+	if (!entry) {
+		entry = ct_create(key, !source_end, pkt, now_ns);
+		ct->entry = entry;
+		ct->confirmed = 0;
+	}
+	ct->from_opener = 0;
+	if (entry) {
+		WRITE_ONCE(entry->passed_ifindex[request_hook], ifindex);
+		WRITE_ONCE(entry->passed_verdict[request_hook], d.verdict);
+		WRITE_ONCE(entry->passed_epoch[request_hook], epoch);
+		if (d.segment_id)
+			WRITE_ONCE(entry->segment_id, d.segment_id);
+		ct_on_packet(key, ct, pkt, now_ns);
+	}
+	report_pass(ifindex, pkt, &d, entry, now_ns);
+	return TC_ACT_OK;
 }
 
 static __always_inline int handle_packet(struct __sk_buff *skb, const enum bh_hook hook)
@@ -253,6 +303,23 @@ static __always_inline int handle_packet(struct __sk_buff *skb, const enum bh_ho
 		WRITE_ONCE(entry->passed_epoch[other], 0);
 	}
 
+	/* TCP seen mid-stream (no SYN, no conntrack of its own here). A packet
+	 * the workload sends as the server, or receives as the client, is a
+	 * reply: the request it answers is decided, as the other kind of hook
+	 * on this interface would, and the flow is tracked from its client. */
+	__u32 mid_stream = 0;
+
+	if (endpoint && pkt.proto == IPPROTO_TCP && pkt.frag == FRAG_NONE &&
+	    !(pkt.tcp_flags & TCP_FLAG_SYN) && !(entry && ct.from_opener)) {
+		enum stream_role role = stream_role(skb, &pkt, hook, endpoint->netnsid_plus1);
+
+		if (role != ROLE_UNKNOWN)
+			mid_stream = BH_FLOW_MID_STREAM;
+		if (role == (hook == BH_HOOK_FROM_ENDPOINT ? ROLE_LOCAL_SERVER : ROLE_LOCAL_CLIENT))
+			return mid_stream_reply(ifindex, &pkt, &key, source_end, &ct, other, own,
+						epoch, now_ns);
+	}
+
 	if (is_related_error(&pkt, now_ns)) {
 		stat_inc(BH_STAT_RELATED);
 		return TC_ACT_OK;
@@ -263,6 +330,7 @@ static __always_inline int handle_packet(struct __sk_buff *skb, const enum bh_ho
 	struct decision d;
 
 	decide(&d, hook, own, &pkt.saddr, &pkt.daddr, pkt.proto, pkt.policy_port_be);
+	d.flags = mid_stream;
 	count_verdict(d.verdict);
 	if (d.verdict == BH_VERDICT_DROPPED) {
 		if (entry && ct.from_opener)

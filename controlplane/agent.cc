@@ -106,7 +106,7 @@ absl::Status Agent::Start() {
       ApplyCounts counts,
       maps_->Apply({.policy = std::move(compiled.entries),
                     .ipcache = Compiler::Ipcache(identities_, interfaces_->host_addresses()),
-                    .endpoints = interfaces_->bindings(),
+                    .endpoints = interfaces_->endpoints(),
                     .modes = modes_}));
   LogInfo(absl::StrCat("maps reconciled: ", counts.written, " entries written, ", counts.removed,
                        " removed"));
@@ -190,7 +190,7 @@ absl::Status Agent::Uninstall(const AgentOptions& options) {
 }
 
 void Agent::OnBindingsChanged() {
-  auto applied = maps_->Apply({.endpoints = interfaces_->bindings()});
+  auto applied = maps_->Apply({.endpoints = interfaces_->endpoints()});
   if (!applied.ok()) LogError(applied.status().message());
 }
 

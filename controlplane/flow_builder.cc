@@ -78,6 +78,7 @@ bulkhead::v1::Flow FlowFromEvent(const bh_flow_event& event, const IdentityTable
   flow.set_interface(interface);
   flow.set_segment_id(event.segment_id);
   flow.set_tcp_syn(event.flags & BH_FLOW_TCP_SYN);
+  flow.set_mid_stream(event.flags & BH_FLOW_MID_STREAM);
   return flow;
 }
 

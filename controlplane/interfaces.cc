@@ -56,6 +56,19 @@ std::set<bh_addr> Interfaces::host_addresses() const {
   return host;
 }
 
+std::map<std::uint32_t, bh_endpoint_value> Interfaces::endpoints() const {
+  std::map<std::uint32_t, bh_endpoint_value> entries;
+  for (const auto& [ifindex, identity] : bound_) {
+    auto netnsid = netnsids_.find(ifindex);
+    entries[ifindex] = {
+        .identity = identity,
+        .netnsid_plus1 = netnsid == netnsids_.end() || netnsid->second < 0
+                             ? 0u
+                             : static_cast<std::uint32_t>(netnsid->second) + 1};
+  }
+  return entries;
+}
+
 std::vector<std::string> Interfaces::Describe() const {
   std::vector<std::string> lines;
   for (const auto& [ifindex, name] : datapath_.attached()) {
@@ -73,6 +86,11 @@ void Interfaces::Tell(const std::function<void()>& callback) {
 }
 
 void Interfaces::Attach(const Link& link) {
+  auto ifindex = static_cast<std::uint32_t>(link.ifindex);
+  auto known = netnsids_.find(ifindex);
+  bool moved = known != netnsids_.end() && known->second != link.netnsid;
+  netnsids_[ifindex] = link.netnsid;
+  if (moved && bound_.contains(ifindex)) Tell(callbacks_.bindings_changed);
   if (listing_) {
     listed_links_[link.ifindex] = link;
     return;
@@ -87,6 +105,7 @@ void Interfaces::Attach(const Link& link) {
 
 void Interfaces::OnLinkRemoved(const Link& link) {
   listed_links_.erase(link.ifindex);
+  netnsids_.erase(link.ifindex);
   if (bound_.erase(link.ifindex)) Tell(callbacks_.bindings_changed);
   if (!datapath_.IsAttached(link.ifindex)) return;
   (void)datapath_.Detach(link.ifindex);

@@ -47,8 +47,9 @@ class Interfaces {
   // Attaches to every listed interface; from now on, to new ones at once.
   void AttachListed();
 
-  // ifindex -> the workload identity it is bound to.
-  const std::map<std::uint32_t, std::uint32_t>& bindings() const { return bound_; }
+  // What the endpoints map must hold: each bound interface's workload, and
+  // the workload's network namespace (its id here) when the link says.
+  std::map<std::uint32_t, bh_endpoint_value> endpoints() const;
   std::set<bh_addr> host_addresses() const;
   // "lxc1 (shop/api)", "lxc2 (no workload routed through it)", ...
   std::vector<std::string> Describe() const;
@@ -72,6 +73,7 @@ class Interfaces {
   bool listing_ = true;  // until AttachListed(): collect, act later
   std::map<int, Link> listed_links_;
   std::map<std::uint32_t, std::uint32_t> bound_;  // ifindex -> identity
+  std::map<std::uint32_t, int> netnsids_;         // ifindex -> its peer's netnsid
   std::map<bh_addr, int> host_addresses_;         // counted per interface holding it
 };
 

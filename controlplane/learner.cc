@@ -42,7 +42,9 @@ std::optional<SegmentKey> Learner::Observe(const bh_flow_event& event) {
   SegmentKey key{.from = *from, .to = *to, .proto = event.proto};
   switch (event.proto) {
     case IPPROTO_TCP:
-      if (!(event.flags & BH_FLOW_TCP_SYN)) {
+      // The server's port: from a SYN, or from the workload's own
+      // listening socket for a connection seen mid-stream.
+      if (!(event.flags & (BH_FLOW_TCP_SYN | BH_FLOW_MID_STREAM))) {
         ++counters_.untrusted_port;
         return std::nullopt;
       }

@@ -8,9 +8,13 @@
 //   - both workloads are in learn mode, so a peer that is still learning
 //     never opens a path into a workload that monitors or enforces (the
 //     node has no mode: only its workload peer must be learning);
-//   - its server port is trustworthy: the destination port of a TCP SYN
-//     (a flow first seen mid-stream could be the server's answer, and
-//     learning its destination would learn the client's ephemeral port); the
+//   - its server port is trustworthy: the destination port of a TCP SYN,
+//     or of a TCP connection seen mid-stream whose server side the datapath
+//     found in the workload's own socket table (a listening socket on the
+//     port; the event is then oriented client -> server). A mid-stream flow
+//     whose server side could not be found (no socket for it, the
+//     workload's namespace not known) is never learned: its destination
+//     could be the client's ephemeral port. The
 //     destination port of the first UDP datagram, unless that datagram goes
 //     from a port below kEphemeralPortStart to one at or above it, or from a
 //     port below 1024 to one at or above it (it looks like a server's answer

@@ -17,6 +17,9 @@ bh_mode_value ToKernel(bh_mode mode) { return {.mode = static_cast<__u32>(mode)}
 bool Same(const bh_policy_value& a, const bh_policy_value& b) {
   return a.segment_id == b.segment_id;
 }
+bool Same(const bh_endpoint_value& a, const bh_endpoint_value& b) {
+  return a.identity == b.identity && a.netnsid_plus1 == b.netnsid_plus1;
+}
 template <typename T>
 bool Same(const T& a, const T& b) {
   return a == b;
@@ -134,9 +137,7 @@ absl::Status Reconciler::Adopt() {
   BH_RETURN_IF_ERROR(datapath_.ipcache().ForEach(
       [&](const bh_addr& addr, const bh_ipcache_value& value) { ipcache[addr] = value.identity; }));
   BH_RETURN_IF_ERROR(datapath_.endpoints().ForEach(
-      [&](std::uint32_t ifindex, const bh_endpoint_value& value) {
-        endpoints[ifindex] = value.identity;
-      }));
+      [&](std::uint32_t ifindex, const bh_endpoint_value& value) { endpoints[ifindex] = value; }));
   BH_RETURN_IF_ERROR(datapath_.modes().ForEach(
       [&](std::uint32_t identity, const bh_mode_value& value) {
         modes[identity] = static_cast<bh_mode>(value.mode);
@@ -156,9 +157,7 @@ absl::StatusOr<ApplyCounts> Reconciler::Apply(const MapContents& wanted) {
                                  [](std::uint32_t id) { return ToKernelIdentity(id); }));
   if (wanted.endpoints)
     changes.push_back(MakeChange(datapath_.endpoints(), *installed_.endpoints, *wanted.endpoints,
-                                 [](std::uint32_t id) {
-                                   return bh_endpoint_value{.identity = id};
-                                 }));
+                                 [](const bh_endpoint_value& v) { return v; }));
   if (wanted.modes)
     changes.push_back(MakeChange(datapath_.modes(), *installed_.modes, *wanted.modes,
                                  [](bh_mode mode) { return ToKernel(mode); }));

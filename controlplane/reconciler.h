@@ -39,7 +39,7 @@ namespace bulkhead {
 
 using IpcacheEntries = std::map<bh_addr, std::uint32_t>;         // address -> identity
 using ModeEntries = std::map<std::uint32_t, bh_mode>;            // identity -> mode
-using EndpointEntries = std::map<std::uint32_t, std::uint32_t>;  // ifindex -> identity
+using EndpointEntries = std::map<std::uint32_t, bh_endpoint_value>;  // ifindex -> binding
 
 // What the maps must hold. A part left empty (nullopt) is not touched.
 struct MapContents {

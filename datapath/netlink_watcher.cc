@@ -331,7 +331,9 @@ void NetlinkWatcher::OnLink(rtnl_link* nl_link, bool removed) {
     ForgetRoutesThrough(ifindex, AF_UNSPEC);
   const char* name = rtnl_link_get_name(nl_link);
   if (name && fnmatch(link_pattern_.c_str(), name, 0) == 0) {
-    Report(Link{ifindex, name}, removed);
+    std::int32_t netnsid = -1;
+    if (rtnl_link_get_link_netnsid(nl_link, &netnsid) != 0) netnsid = -1;
+    Report(Link{ifindex, name, netnsid}, removed);
   } else if (auto known = links_.find(ifindex); known != links_.end()) {
     Report(Link(known->second), /*removed=*/true);  // renamed to a name that does not match
   }

@@ -80,6 +80,9 @@ namespace bulkhead {
 struct Link {
   int ifindex;
   std::string name;
+  // The network namespace of a veth's peer (the workload's), by the id this
+  // namespace has for it; -1 when the link has no peer elsewhere.
+  int netnsid = -1;
 
   bool operator==(const Link&) const = default;
 };

@@ -111,7 +111,7 @@ class ReconcilerTest : public ::testing::Test {
     for (const auto& [identity, w] : ids.workloads()) modes[identity] = BH_MODE_ENFORCE;
     return {.policy = Compiler::Compile(PolicyOf(segments), ids).entries,
             .ipcache = Compiler::Ipcache(ids, {*ParseAddress("10.244.0.1")}),
-            .endpoints = EndpointEntries{{7, *ids.IdentityOf("shop/api")}},
+            .endpoints = EndpointEntries{{7, {.identity = *ids.IdentityOf("shop/api")}}},
             .modes = modes};
   }
 

@@ -75,7 +75,7 @@ static __always_inline void emit_flow_event(__u32 ifindex, const struct packet *
 	event->icmp_type = pkt->icmp_type;
 	event->icmp_code = pkt->icmp_code;
 	event->pad = 0;
-	event->flags = 0;
+	event->flags = d->flags;
 	if (pkt->proto == IPPROTO_TCP &&
 	    (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)
 		event->flags |= BH_FLOW_TCP_SYN;

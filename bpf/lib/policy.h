@@ -65,6 +65,7 @@ struct decision {
 	__u8 reason;  /* enum bh_reason */
 	__u8 mode;    /* of the workload whose hook decided */
 	__u8 hook;
+	__u32 flags;  /* BH_FLOW_* the event carries besides what the packet says */
 };
 
 /* Decides a flow's establishing direction at `hook`. `own_identity` is the
@@ -76,6 +77,7 @@ static __always_inline void decide(struct decision *d, enum bh_hook hook, __u32 
 				   __u8 proto, __be16 policy_port_be)
 {
 	d->hook = hook;
+	d->flags = 0;
 	if (hook == BH_HOOK_FROM_ENDPOINT) {
 		d->src_identity = own_identity ? own_identity : identity_of(saddr);
 		d->dst_identity = identity_of(daddr);
