@@ -17,6 +17,10 @@
 namespace bulkhead {
 namespace {
 
+// How long a candidate segment waits for its flow's answer, and how many may.
+constexpr absl::Duration kAnswerWait = absl::Seconds(5);
+constexpr std::size_t kMaxWaitingCandidates = 65536;
+
 bulkhead::v1::Response ErrorResponse(const absl::Status& status) {
   bulkhead::v1::Response response;
   response.mutable_error()->set_code(static_cast<int>(status.code()));
@@ -39,7 +43,8 @@ Agent::Agent(boost::asio::io_context& io, AgentOptions options, std::vector<Work
       options_(std::move(options)),
       workloads_(std::move(workloads)),
       learner_(identities_, [this](std::uint32_t identity) { return ModeOf(identity); }),
-      history_(options_.flow_history) {}
+      history_(options_.flow_history),
+      answer_timer_(io) {}
 
 Agent::~Agent() {
   // Stop the inputs before the datapath they feed from goes away.
@@ -75,6 +80,8 @@ absl::Status Agent::Start() {
                                                  .sizes = options_.map_sizes,
                                                  .config = options_.datapath_config}));
   maps_ = std::make_unique<Reconciler>(*datapath_);
+  answered_ = std::make_unique<AnsweredFilter>(datapath_->conntrack(), kMaxWaitingCandidates,
+                                               kAnswerWait);
   BH_RETURN_IF_ERROR(maps_->Adopt());
   BH_RETURN_IF_ERROR(LoadStateAndIdentities());
 
@@ -203,6 +210,7 @@ void Agent::OnHostAddressesChanged() {
 void Agent::Shutdown() {
   if (!events_) return;
   (void)events_->Drain();
+  LearnAnswered();
   if (absl::Status status = CompileAndPersist(); !status.ok()) LogError(status.message());
 }
 
@@ -211,11 +219,45 @@ void Agent::OnFlowEvent(const bh_flow_event& event) {
 
   if (event.verdict == BH_VERDICT_FORWARDED) store_.RecordFlow(event.segment_id, absl::Now());
   std::optional<SegmentKey> learned = learner_.Observe(event);
-  if (learned && store_.Learn(*learned, absl::Now())) {
-    LogInfo(absl::StrCat("learned segment ", ToString(*learned)));
+  if (!learned) return;
+  // A new segment only from a flow the server answered (answered.h).
+  if (!store_.Contains(*learned) && AnsweredFilter::NeedsAnswer(event)) {
+    answered_->Add(*learned, event, absl::Now());
+    ScheduleAnswerCheck();
+    return;
+  }
+  Learn(*learned);
+}
+
+void Agent::Learn(const SegmentKey& key) {
+  if (!store_.Contains(key) && store_.size() >= options_.map_sizes.policy) {
+    if (policy_full_++ % 1000 == 0)
+      LogWarning(absl::StrCat("not learning ", ToString(key), ": the policy map is full (",
+                              options_.map_sizes.policy, " segments; --policy-max)"));
+    return;
+  }
+  if (store_.Learn(key, absl::Now())) {
+    LogInfo(absl::StrCat("learned segment ", ToString(key)));
     policy_dirty_ = true;
     ScheduleCompile();
   }
+}
+
+void Agent::LearnAnswered() {
+  for (const SegmentKey& key : answered_->TakeAnswered(absl::Now())) Learn(key);
+}
+
+// While candidates wait, conntrack is read for their answers every 100 ms.
+void Agent::ScheduleAnswerCheck() {
+  if (answer_check_scheduled_) return;
+  answer_check_scheduled_ = true;
+  answer_timer_.expires_after(std::chrono::milliseconds(100));
+  answer_timer_.async_wait([this](const boost::system::error_code& ec) {
+    answer_check_scheduled_ = false;
+    if (ec) return;
+    LearnAnswered();
+    if (answered_->waiting() > 0) ScheduleAnswerCheck();
+  });
 }
 
 // Compiles once for a burst of learned segments: the loop first drains the
@@ -262,6 +304,7 @@ bulkhead::v1::Response Agent::Handle(const bulkhead::v1::Request& request) {
   // before `bulkhead flows` must be in its output.
   absl::Status drained = events_->Drain().status();
   if (!drained.ok()) LogWarning(drained.message());
+  LearnAnswered();
   bulkhead::v1::Response response;
   switch (request.kind_case()) {
     case bulkhead::v1::Request::kStatus:
@@ -309,6 +352,10 @@ bulkhead::v1::StatusResponse Agent::Status() const {
   counters["learner_skipped_not_learning"] = learner.not_learning;
   counters["learner_skipped_external_peer"] = learner.external_peer;
   counters["learner_skipped_untrusted_port"] = learner.untrusted_port;
+  counters["learner_skipped_unanswered"] = answered_->counters().unanswered;
+  counters["learner_skipped_too_many_waiting"] = answered_->counters().overflow;
+  counters["learner_skipped_policy_full"] = policy_full_;
+  counters["learner_waiting_for_answer"] = answered_->waiting();
   counters["agent_log_lines_suppressed"] = LogLinesSuppressed();
   return status;
 }
@@ -341,6 +388,7 @@ absl::StatusOr<bulkhead::v1::SetModeResponse> Agent::SetModes(
   // the policy map: all pending events learned from (Handle drained them)
   // and compiled, or the change is refused. Leaving enforce needs neither.
   if (mode == BH_MODE_ENFORCE) {
+    LearnAnswered();
     absl::Status status = events_drained;
     if (status.ok() && policy_dirty_) status = CompileAndPersist();
     if (!status.ok())

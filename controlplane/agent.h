@@ -19,6 +19,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -29,6 +30,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "controlplane/agent_lock.h"
+#include "controlplane/answered.h"
 #include "controlplane/api_server.h"
 #include "controlplane/compiler.h"
 #include "controlplane/flow_builder.h"
@@ -84,6 +86,9 @@ class Agent {
 
   absl::Status LoadStateAndIdentities();
   void OnFlowEvent(const bh_flow_event& event);
+  void Learn(const SegmentKey& key);
+  void LearnAnswered();
+  void ScheduleAnswerCheck();
   void OnBindingsChanged();
   void OnHostAddressesChanged();
   void ScheduleCompile();
@@ -109,6 +114,10 @@ class Agent {
   absl::Time started_ = absl::Now();
   FlowHistory history_;
   bool compile_scheduled_ = false;
+  std::unique_ptr<AnsweredFilter> answered_;  // candidates waiting for their answer
+  boost::asio::steady_timer answer_timer_;
+  bool answer_check_scheduled_ = false;
+  std::uint64_t policy_full_ = 0;  // segments not learned: the policy map is full
   bool policy_dirty_ = false;  // learned segments not yet in the policy map
 
   std::unique_ptr<Datapath> datapath_;

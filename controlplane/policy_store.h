@@ -29,6 +29,8 @@ class PolicyStore {
   // Unknown ids (a segment removed meanwhile) are ignored.
   void RecordFlow(std::uint32_t id, absl::Time now);
 
+  bool Contains(const SegmentKey& key) const { return segments_.contains(key); }
+
   // All segments, sorted by (from, to, protocol, port).
   bulkhead::v1::Policy Snapshot() const;
   std::size_t size() const { return segments_.size(); }

@@ -7,17 +7,23 @@
 #include <string>
 #include <tuple>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
 namespace bulkhead {
 
 absl::StatusOr<bh_addr> ParseAddress(absl::string_view text) {
+  // inet_pton stops at a NUL: "10.0.0.1\0junk" is not an address.
+  if (text.find('\0') != absl::string_view::npos)
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", absl::CHexEscape(text), "\" is not an IPv4 or IPv6 address"));
   std::string s(text);
   bh_addr addr{};
   in_addr v4{};
   if (inet_pton(AF_INET, s.c_str(), &v4) == 1) return Ipv4Address(v4.s_addr);
   if (inet_pton(AF_INET6, s.c_str(), &addr) == 1) return addr;
-  return absl::InvalidArgumentError(absl::StrCat("\"", text, "\" is not an IPv4 or IPv6 address"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("\"", absl::CHexEscape(text), "\" is not an IPv4 or IPv6 address"));
 }
 
 bh_addr Ipv4Address(std::uint32_t addr_be) {
@@ -119,6 +125,19 @@ bh_ipcache_lpm_key IpcachePrefix(const bh_addr& addr, int prefix_len) {
   bh_ipcache_lpm_key key{};
   key.prefixlen = IsIpv4(addr) ? 96 + prefix_len : prefix_len;
   key.addr = addr;
+  return key;
+}
+
+bh_ct_key CtKey(const bh_addr& saddr, const bh_addr& daddr, std::uint16_t sport_be,
+                std::uint16_t dport_be, std::uint8_t proto) {
+  bool swap = daddr < saddr || (daddr == saddr && ntohs(dport_be) < ntohs(sport_be));
+  bh_ct_key key;
+  std::memset(&key, 0, sizeof(key));
+  key.proto = proto;
+  key.addr[0] = swap ? daddr : saddr;
+  key.addr[1] = swap ? saddr : daddr;
+  key.port_be[0] = swap ? dport_be : sport_be;
+  key.port_be[1] = swap ? sport_be : dport_be;
   return key;
 }
 

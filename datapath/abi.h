@@ -55,6 +55,11 @@ std::string NonUnicastReason(const bh_addr& addr);
 bh_ipcache_lpm_key IpcachePrefix(const bh_addr& addr, int prefix_len);  // family's own bits
 bh_policy_key PolicyKey(std::uint32_t src_identity, std::uint32_t dst_identity, std::uint8_t proto,
                         std::uint16_t port);
+// A flow's conntrack key, as the programs make it (bpf/lib/conntrack.h):
+// the ends in canonical order, ports in network order as in the packet
+// (ICMP echo: the identifier as the source port, 0 as the destination).
+bh_ct_key CtKey(const bh_addr& saddr, const bh_addr& daddr, std::uint16_t sport_be,
+                std::uint16_t dport_be, std::uint8_t proto);
 
 // Human-readable keys for error messages ("3->7 tcp/443").
 std::string DescribeKey(const bh_policy_key& key);

@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "controlplane/answered.h"
 #include "controlplane/policy_store.h"
 #include "controlplane/reconciler.h"
 #include "datapath/datapath.h"
@@ -197,6 +198,48 @@ TEST_F(ReconcilerTest, AdoptedEntriesNobodyWantsAreRemovedAndDriftIsRepaired) {
   EXPECT_FALSE(kernel.contains("ipcache 10.244.1.99"));
   EXPECT_EQ(kernel["mode " + std::to_string(*ids.IdentityOf("shop/db"))],
             std::to_string(BH_MODE_ENFORCE));
+}
+
+// Candidates wait for their flow's confirmed conntrack entry (the kernel
+// table the programs write), and are given up after the wait.
+TEST_F(ReconcilerTest, CandidateSegmentsAreLearnedOnlyOnceTheirFlowIsAnswered) {
+  AnsweredFilter filter(datapath_->conntrack(), 2, absl::Seconds(5));
+  bh_flow_event syn{};
+  syn.saddr = *ParseAddress("10.244.1.10");
+  syn.daddr = *ParseAddress("10.244.1.20");
+  syn.sport_be = htons(40000);
+  syn.dport_be = htons(8080);
+  syn.proto = IPPROTO_TCP;
+  syn.flags = BH_FLOW_TCP_SYN;
+  ASSERT_TRUE(AnsweredFilter::NeedsAnswer(syn));
+  absl::Time t0 = absl::Now();
+  filter.Add(kFrontendToApi, syn, t0);
+  EXPECT_TRUE(filter.TakeAnswered(t0 + absl::Seconds(1)).empty());
+  EXPECT_EQ(filter.waiting(), 1u);
+
+  // The handshake completes: the programs move the entry to bh_ct, under
+  // the key they make from the reply as much as from the SYN.
+  bh_ct_key reply_key = CtKey(syn.daddr, syn.saddr, syn.dport_be, syn.sport_be, IPPROTO_TCP);
+  ASSERT_TRUE(datapath_->conntrack().Update(reply_key, bh_ct_entry{}).ok());
+  auto answered = filter.TakeAnswered(t0 + absl::Seconds(2));
+  ASSERT_EQ(answered.size(), 1u);
+  EXPECT_EQ(answered[0], kFrontendToApi);
+
+  // Never answered: given up after the wait, and counted.
+  syn.sport_be = htons(40001);
+  filter.Add(kApiToDb, syn, t0);
+  EXPECT_TRUE(filter.TakeAnswered(t0 + absl::Seconds(6)).empty());
+  EXPECT_EQ(filter.counters().unanswered, 1u);
+  EXPECT_EQ(filter.waiting(), 0u);
+
+  // Full: counted, not kept.
+  for (int i = 0; i < 3; ++i) filter.Add(kApiToDb, syn, t0);
+  EXPECT_EQ(filter.waiting(), 2u);
+  EXPECT_EQ(filter.counters().overflow, 1u);
+
+  bh_flow_event mid_stream = syn;
+  mid_stream.flags = BH_FLOW_MID_STREAM;
+  EXPECT_FALSE(AnsweredFilter::NeedsAnswer(mid_stream));
 }
 
 }  // namespace

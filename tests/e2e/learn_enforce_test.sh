@@ -67,6 +67,12 @@ shop/api shop/db UDP 5353
 shop/frontend shop/api TCP 8080"
 check "learn: exactly the used paths became segments, by server port" \
   test "$(segments)" == "$expected_segments"
+counter() { "$BULKHEAD" status -o json | jq ".datapath_counters.$1 | tonumber"; }
+ip netns exec "$(lab_pod_ns frontend)" hping3 -q -S -p ++20000 -c 200 -i u2000 $API >/dev/null 2>&1 || true
+check "learn: a scan of 200 closed ports teaches no segment (never answered)" \
+  test "$(segments)" == "$expected_segments"
+check "learn: ... each scanned flow waits for an answer or was given up" \
+  test $(($(counter learner_waiting_for_answer) + $(counter learner_skipped_unanswered))) -ge 200
 
 echo "# monitor"
 "$BULKHEAD" mode set shop/db monitor >/dev/null
