@@ -284,13 +284,23 @@ absl::Status Datapath::Attach(int ifindex, const std::string& ifname) {
   bpf_tc_hook clsact = TcHook(ifindex, BPF_TC_INGRESS);
   if (int err = bpf_tc_hook_create(&clsact); err != 0 && err != -EEXIST)
     return ErrnoError(err, absl::StrCat("create clsact qdisc on ", ifname));
+  // Filters an earlier agent left (the usual restart) are replaced in place.
+  bool had_ours = false;
+  for (const auto& h : hooks) {
+    bpf_tc_hook hook = TcHook(ifindex, h.point);
+    bpf_tc_opts query = TcOpts(0);
+    had_ours = had_ours || bpf_tc_query(&hook, &query) == 0;
+  }
   for (const auto& h : hooks) {
     bpf_tc_hook hook = TcHook(ifindex, h.point);
     bpf_tc_opts opts = TcOpts(bpf_program__fd(h.prog));
     if (int err = bpf_tc_attach(&hook, &opts); err != 0) {
       absl::Status status =
           ErrnoError(err, absl::StrCat("attach TC ", h.what, " program to ", ifname));
-      (void)Detach(ifindex);  // leave no half-attached interface behind
+      // A fresh interface is left with none of ours rather than half;
+      // one an earlier agent enforced keeps what it has (old and new
+      // programs share the maps), never less.
+      if (!had_ours) (void)Detach(ifindex);
       return status;
     }
   }
