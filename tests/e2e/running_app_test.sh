@@ -8,8 +8,9 @@
 #                           ephemeral range, as gRPC's 50051 is.
 # The agent starts in learn, learns both with their server ports (from the
 # workloads' listening sockets, not from port numbers), and after a switch
-# to enforce neither connection misses a beat; a path the application
-# never used is dropped and reported.
+# to enforce neither connection misses a beat, nor when every conntrack
+# entry is deleted under them (as a map layout upgrade starts); a path the
+# application never used is dropped and reported.
 # Usage: running_app_test.sh BUILD_DIR. Needs root. Cleans up on any exit.
 set -euo pipefail
 source "$(dirname "$0")/../../tools/lib/common.sh"
@@ -92,6 +93,25 @@ check "enforce: the push connection never went silent for 1 s" \
   awk -v g="$(largest_gap "$WORK/push.log" "$t_agent")" 'BEGIN {exit !(g < 1.0)}'
 check "enforce: and it still delivers" \
   test "$(since "$WORK/push.log" "$t_enforce" | wc -l)" -ge 10
+echo "# conntrack lost (as after a map layout upgrade): picked up again mid-stream"
+flush_conntrack() {
+  local m keys
+  for m in bh_ct bh_ct_new; do
+    keys=$(bpftool -j map dump pinned "$WORK/bpffs/v2/$m" | jq -r '.[] | .key | join(" ")')
+    while read -r key; do
+      [[ -n "$key" ]] && bpftool map delete pinned "$WORK/bpffs/v2/$m" key hex $key
+    done <<<"$keys"
+  done
+  bpftool -j map dump pinned "$WORK/bpffs/v2/bh_ct" | jq length
+}
+t_flush=$(now)
+check "flush: every conntrack entry is gone" test "$(flush_conntrack)" -eq 0
+sleep 2
+check "flush: the echo connection answered every round trip since" \
+  test "$(since "$WORK/echo.log" "$t_flush" | grep -c '^miss' || true)" -eq 0 -a \
+  "$(since "$WORK/echo.log" "$t_flush" | grep -c '^ok')" -ge 5
+check "flush: the push connection never went silent for 1 s" \
+  awk -v g="$(largest_gap "$WORK/push.log" "$t_flush")" 'BEGIN {exit !(g < 1.0)}'
 check "enforce: a new connection on a learned path connects" lab_connect frontend $API 8080
 check "enforce: frontend -> db:50051, never used, times out" \
   refused lab_connect frontend $DB 50051
