@@ -1,6 +1,7 @@
 #include "controlplane/agent.h"
 
 #include <fnmatch.h>
+#include <sys/stat.h>
 #include <net/if.h>
 
 #include <boost/asio/post.hpp>
@@ -17,6 +18,15 @@
 namespace bulkhead {
 namespace {
 
+// What changes when the inventory file is replaced or rewritten (a
+// ConfigMap's symlink swap, an editor's rename, an in-place write).
+std::string FileStamp(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return absl::StrCat("error ", errno);
+  return absl::StrCat(st.st_dev, ":", st.st_ino, ":", st.st_size, ":", st.st_mtim.tv_sec, ".",
+                      st.st_mtim.tv_nsec);
+}
+
 // How long a candidate segment waits for its flow's answer, and how many may.
 constexpr absl::Duration kAnswerWait = absl::Seconds(5);
 constexpr std::size_t kMaxWaitingCandidates = 65536;
@@ -32,10 +42,13 @@ bulkhead::v1::Response ErrorResponse(const absl::Status& status) {
 
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(boost::asio::io_context& io,
                                                      AgentOptions options) {
+  std::string stamp = FileStamp(options.inventory_path);
   BH_ASSIGN_OR_RETURN(std::vector<Workload> workloads, LoadInventory(options.inventory_path));
   // Checked now (duplicates, an address claimed twice); numbered in Start().
   BH_RETURN_IF_ERROR(IdentityTable::Build(workloads).status());
-  return std::unique_ptr<Agent>(new Agent(io, std::move(options), std::move(workloads)));
+  auto agent = std::unique_ptr<Agent>(new Agent(io, std::move(options), std::move(workloads)));
+  agent->inventory_stamp_ = std::move(stamp);
+  return agent;
 }
 
 Agent::Agent(boost::asio::io_context& io, AgentOptions options, std::vector<Workload> workloads)
@@ -44,7 +57,8 @@ Agent::Agent(boost::asio::io_context& io, AgentOptions options, std::vector<Work
       workloads_(std::move(workloads)),
       learner_(identities_, [this](std::uint32_t identity) { return ModeOf(identity); }),
       history_(options_.flow_history),
-      answer_timer_(io) {}
+      answer_timer_(io),
+      inventory_timer_(io) {}
 
 Agent::~Agent() {
   // Stop the inputs before the datapath they feed from goes away.
@@ -131,6 +145,7 @@ absl::Status Agent::Start() {
 
   events_->Start();
   api_->Start();
+  ScheduleInventoryCheck();
   LogInfo(absl::StrCat("bulkheadd ready: ", identities_.workloads().size(), " workloads, ",
                        store_.size(), " segments, interfaces \"", options_.interface_pattern,
                        "\", API on ", options_.socket_path));
@@ -194,6 +209,59 @@ absl::Status Agent::Uninstall(const AgentOptions& options) {
                        " interfaces and ", uplinks.size(), " uplinks, maps under ",
                        options.pin_dir.empty() ? "(none)" : options.pin_dir, " removed"));
   return absl::OkStatus();
+}
+
+// The inventory is read again when its file changes. A reload is one
+// transaction like a start: workloads keep their identity numbers and modes,
+// new ones get theirs, addresses move with their workload; a bad file, or one
+// the maps cannot hold, changes nothing and the last good inventory stays.
+void Agent::ScheduleInventoryCheck() {
+  inventory_timer_.expires_after(std::chrono::seconds(1));
+  inventory_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    std::string stamp = FileStamp(options_.inventory_path);
+    if (stamp != inventory_stamp_) {
+      inventory_stamp_ = stamp;
+      if (absl::Status status = ReloadInventory(); !status.ok()) {
+        ++inventory_reloads_failed_;
+        LogError(absl::StrCat("inventory reload: ", status.message(),
+                              "; the last good inventory stays in force"));
+      }
+    }
+    ScheduleInventoryCheck();
+  });
+}
+
+absl::Status Agent::ReloadInventory() {
+  BH_ASSIGN_OR_RETURN(std::vector<Workload> workloads, LoadInventory(options_.inventory_path));
+  BH_ASSIGN_OR_RETURN(IdentityTable next,
+                      IdentityTable::Build(std::move(workloads), identities_.assignments()));
+  std::map<std::uint32_t, bh_mode> modes;
+  for (const auto& [identity, workload] : next.workloads()) {
+    auto before = identities_.IdentityOf(workload.id());
+    modes[identity] = before && modes_.contains(*before)
+                          ? modes_.at(*before)
+                          : workload.mode.value_or(options_.default_mode);
+  }
+  // Events already read were attributed with the old table: learn from them
+  // first.
+  (void)events_->Drain();
+  LearnAnswered();
+  CompiledPolicy compiled = Compiler::Compile(store_.Snapshot(), next);
+  BH_ASSIGN_OR_RETURN(
+      ApplyCounts counts,
+      maps_->Apply({.policy = std::move(compiled.entries),
+                    .ipcache = Compiler::Ipcache(next, interfaces_->host_addresses()),
+                    .endpoints = interfaces_->EndpointsFor(next),
+                    .modes = modes}));
+  identities_ = std::move(next);
+  modes_ = std::move(modes);
+  policy_dirty_ = false;
+  interfaces_->Rebind();
+  ++inventory_reloads_;
+  LogInfo(absl::StrCat("inventory reloaded: ", identities_.workloads().size(), " workloads; maps: ",
+                       counts.written, " entries written, ", counts.removed, " removed"));
+  return SaveState();
 }
 
 void Agent::OnBindingsChanged() {
@@ -357,6 +425,8 @@ bulkhead::v1::StatusResponse Agent::Status() const {
   counters["learner_skipped_policy_full"] = policy_full_;
   counters["learner_waiting_for_answer"] = answered_->waiting();
   counters["agent_log_lines_suppressed"] = LogLinesSuppressed();
+  counters["agent_inventory_reloads"] = inventory_reloads_;
+  counters["agent_inventory_reloads_failed"] = inventory_reloads_failed_;
   return status;
 }
 

@@ -85,6 +85,8 @@ class Agent {
   Agent(boost::asio::io_context& io, AgentOptions options, std::vector<Workload> workloads);
 
   absl::Status LoadStateAndIdentities();
+  void ScheduleInventoryCheck();
+  absl::Status ReloadInventory();
   void OnFlowEvent(const bh_flow_event& event);
   void Learn(const SegmentKey& key);
   void LearnAnswered();
@@ -118,6 +120,11 @@ class Agent {
   boost::asio::steady_timer answer_timer_;
   bool answer_check_scheduled_ = false;
   std::uint64_t policy_full_ = 0;  // segments not learned: the policy map is full
+  // The inventory file as last read (stat of it), checked every second.
+  std::string inventory_stamp_;
+  boost::asio::steady_timer inventory_timer_;
+  std::uint64_t inventory_reloads_ = 0;
+  std::uint64_t inventory_reloads_failed_ = 0;
   bool policy_dirty_ = false;  // learned segments not yet in the policy map
 
   std::unique_ptr<Datapath> datapath_;

@@ -57,16 +57,7 @@ std::set<bh_addr> Interfaces::host_addresses() const {
 }
 
 std::map<std::uint32_t, bh_endpoint_value> Interfaces::endpoints() const {
-  std::map<std::uint32_t, bh_endpoint_value> entries;
-  for (const auto& [ifindex, identity] : bound_) {
-    auto netnsid = netnsids_.find(ifindex);
-    entries[ifindex] = {
-        .identity = identity,
-        .netnsid_plus1 = netnsid == netnsids_.end() || netnsid->second < 0
-                             ? 0u
-                             : static_cast<std::uint32_t>(netnsid->second) + 1};
-  }
-  return entries;
+  return EndpointsFor(identities_);
 }
 
 std::vector<std::string> Interfaces::Describe() const {
@@ -106,38 +97,69 @@ void Interfaces::Attach(const Link& link) {
 void Interfaces::OnLinkRemoved(const Link& link) {
   listed_links_.erase(link.ifindex);
   netnsids_.erase(link.ifindex);
-  if (bound_.erase(link.ifindex)) Tell(callbacks_.bindings_changed);
+  if (routed_.erase(link.ifindex)) Rebind();
   if (!datapath_.IsAttached(link.ifindex)) return;
   (void)datapath_.Detach(link.ifindex);
   LogInfo(absl::StrCat("interface ", link.name, " is gone"));
 }
 
 // A host route to a workload's address names the interface the workload is
-// behind: bind them, so its hooks judge packets as that workload's.
-void Interfaces::OnRouteAdded(const Route& route) {
-  auto identity = identities_.IdentityOfAddress(AddressOf(route.addr));
-  if (!IsHostRoute(route) || !identity) return;
-  auto ifindex = static_cast<std::uint32_t>(route.ifindex);
-  auto bound = bound_.find(ifindex);
-  if (bound != bound_.end() && bound->second == *identity) return;
-  if (bound != bound_.end())
-    LogWarning(absl::StrCat("ifindex ", route.ifindex, " routes addresses of both ",
-                            identities_.NameOf(bound->second), " and ",
-                            identities_.NameOf(*identity), "; binding it to the latter"));
-  bound_[ifindex] = *identity;
-  if (!listing_)
-    LogInfo(absl::StrCat("bound ", datapath_.InterfaceName(route.ifindex), " to ",
-                         identities_.NameOf(*identity)));
+// behind: bind them, so its hooks judge packets as that workload's. Routes
+// are kept by interface in the order they came, so a reload of the
+// inventory can bind again; if one interface routes addresses of two
+// workloads, the latest route wins.
+std::map<std::uint32_t, std::uint32_t> Interfaces::BindingsFor(
+    const IdentityTable& identities) const {
+  std::map<std::uint32_t, std::uint32_t> bindings;
+  for (const auto& [ifindex, addresses] : routed_)
+    for (const bh_addr& addr : addresses)
+      if (auto identity = identities.IdentityOfAddress(addr)) bindings[ifindex] = *identity;
+  return bindings;
+}
+
+std::map<std::uint32_t, bh_endpoint_value> Interfaces::EndpointsFor(
+    const IdentityTable& identities) const {
+  std::map<std::uint32_t, bh_endpoint_value> entries;
+  for (const auto& [ifindex, identity] : BindingsFor(identities)) {
+    auto netnsid = netnsids_.find(ifindex);
+    entries[ifindex] = {
+        .identity = identity,
+        .netnsid_plus1 = netnsid == netnsids_.end() || netnsid->second < 0
+                             ? 0u
+                             : static_cast<std::uint32_t>(netnsid->second) + 1};
+  }
+  return entries;
+}
+
+void Interfaces::Rebind() {
+  std::map<std::uint32_t, std::uint32_t> bindings = BindingsFor(identities_);
+  if (bindings == bound_) return;
+  for (const auto& [ifindex, identity] : bindings) {
+    auto before = bound_.find(ifindex);
+    if (!listing_ && (before == bound_.end() || before->second != identity))
+      LogInfo(absl::StrCat("bound ", datapath_.InterfaceName(static_cast<int>(ifindex)), " to ",
+                           identities_.NameOf(identity)));
+  }
+  bound_ = std::move(bindings);
   Tell(callbacks_.bindings_changed);
 }
 
+void Interfaces::OnRouteAdded(const Route& route) {
+  if (!IsHostRoute(route)) return;
+  std::vector<bh_addr>& addresses = routed_[static_cast<std::uint32_t>(route.ifindex)];
+  bh_addr addr = AddressOf(route.addr);
+  std::erase(addresses, addr);
+  addresses.push_back(addr);
+  Rebind();
+}
+
 void Interfaces::OnRouteRemoved(const Route& route) {
-  auto identity = identities_.IdentityOfAddress(AddressOf(route.addr));
-  if (!IsHostRoute(route) || !identity) return;
-  auto bound = bound_.find(static_cast<std::uint32_t>(route.ifindex));
-  if (bound == bound_.end() || bound->second != *identity) return;
-  bound_.erase(bound);
-  Tell(callbacks_.bindings_changed);
+  if (!IsHostRoute(route)) return;
+  auto it = routed_.find(static_cast<std::uint32_t>(route.ifindex));
+  if (it == routed_.end()) return;
+  std::erase(it->second, AddressOf(route.addr));
+  if (it->second.empty()) routed_.erase(it);
+  Rebind();
 }
 
 // The node's own addresses are the `host` identity: its probes into pods,

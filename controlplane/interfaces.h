@@ -21,6 +21,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "controlplane/identity_table.h"
@@ -50,6 +51,11 @@ class Interfaces {
   // What the endpoints map must hold: each bound interface's workload, and
   // the workload's network namespace (its id here) when the link says.
   std::map<std::uint32_t, bh_endpoint_value> endpoints() const;
+  // The same for another identity table (an inventory being reloaded).
+  std::map<std::uint32_t, bh_endpoint_value> EndpointsFor(const IdentityTable& identities) const;
+  // Binds every interface again by the current identities (after the
+  // table changed); says bindings_changed if anything moved.
+  void Rebind();
   std::set<bh_addr> host_addresses() const;
   // "lxc1 (shop/api)", "lxc2 (no workload routed through it)", ...
   std::vector<std::string> Describe() const;
@@ -65,6 +71,7 @@ class Interfaces {
   void OnAddressAdded(const LocalAddress& address);
   void OnAddressRemoved(const LocalAddress& address);
   void Tell(const std::function<void()>& callback);
+  std::map<std::uint32_t, std::uint32_t> BindingsFor(const IdentityTable& identities) const;
 
   Datapath& datapath_;
   const IdentityTable& identities_;
@@ -72,7 +79,8 @@ class Interfaces {
   std::unique_ptr<NetlinkWatcher> netlink_;
   bool listing_ = true;  // until AttachListed(): collect, act later
   std::map<int, Link> listed_links_;
-  std::map<std::uint32_t, std::uint32_t> bound_;  // ifindex -> identity
+  std::map<std::uint32_t, std::vector<bh_addr>> routed_;  // host routes per ifindex, in order
+  std::map<std::uint32_t, std::uint32_t> bound_;           // ifindex -> identity
   std::map<std::uint32_t, int> netnsids_;         // ifindex -> its peer's netnsid
   std::map<bh_addr, int> host_addresses_;         // counted per interface holding it
 };

@@ -286,11 +286,15 @@ absl::Status Datapath::Attach(int ifindex, const std::string& ifname) {
     return ErrnoError(err, absl::StrCat("create clsact qdisc on ", ifname));
   // Filters an earlier agent left (the usual restart) are replaced in place.
   bool had_ours = false;
+  // A missing filter is the expected answer here: keep libbpf from
+  // printing the kernel's "Cannot find specified filter chain".
+  libbpf_print_fn_t print = libbpf_set_print(nullptr);
   for (const auto& h : hooks) {
     bpf_tc_hook hook = TcHook(ifindex, h.point);
     bpf_tc_opts query = TcOpts(0);
     had_ours = had_ours || bpf_tc_query(&hook, &query) == 0;
   }
+  libbpf_set_print(print);
   for (const auto& h : hooks) {
     bpf_tc_hook hook = TcHook(ifindex, h.point);
     bpf_tc_opts opts = TcOpts(bpf_program__fd(h.prog));

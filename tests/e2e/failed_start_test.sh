@@ -7,7 +7,9 @@
 # (policy, ipcache, modes, endpoints), the attached programs and the state
 # file exactly as they were, still enforcing. Then a good start with a
 # changed inventory (a new workload that sorts first) keeps every live
-# workload's identity number.
+# workload's identity number; while it runs, a bad inventory is refused and
+# the last good one stays, and a pod restarted with a new address keeps its
+# workload's identity and segments.
 # Usage: failed_start_test.sh BUILD_DIR. Needs root. Cleans up on any exit.
 set -euo pipefail
 source "$(dirname "$0")/../../tools/lib/common.sh"
@@ -135,6 +137,45 @@ check "changed inventory: learned frontend -> api tcp/8080 connects" lab_connect
 check "changed inventory: unlearned frontend -> db tcp/5432 times out" refused lab_connect frontend $DB 5432
 check "changed inventory: ... reported DROPPED" test "$(flows_matching \
   '.source.workload=="shop/frontend" and .destination.workload=="shop/db" and .destination.port==5432 and .verdict=="DROPPED"')" -ge 1
+
+echo "# the inventory is reloaded while the agent runs"
+counter() { "$BULKHEAD" status -o json | jq ".datapath_counters.$1 | tonumber"; }
+wait_counter() {  # wait_counter NAME MIN: up to 5 s for a status counter to reach MIN
+  local i
+  for i in $(seq 1 50); do (($(counter "$1") >= $2)) && return 0; sleep 0.1; done
+  return 1
+}
+cp "$changed" "$WORK/good-inventory.yaml"
+echo "  - {namespace: bad, name: x, adresses: [10.244.1.98]}" >>"$changed"
+check "bad reload: refused and counted" wait_counter agent_inventory_reloads_failed 1
+check "bad reload: the log says why and that the last good inventory stays" \
+  grep -q 'inventory reload: .*unknown key "adresses".*the last good inventory stays in force' \
+  "$WORK/agent.log"
+check "bad reload: learned frontend -> api tcp/8080 still connects" lab_connect frontend $API 8080
+check "bad reload: frontend -> db tcp/5432 still times out" refused lab_connect frontend $DB 5432
+
+# shop/api's pod restarts with a new address; the inventory follows.
+API2=10.244.1.21
+# (A restarted pod gets a new host-side interface, as CNI plugins name them.)
+ip netns del "$(lab_pod_ns api)"
+SHOP_EXTRA_PODS+=(api2)
+lab_add_pod api2 $API2 10.244.0.5
+lab_serve api2 8080
+lab_wait_port api2 8080
+sed "s/addresses: \[$API\]/addresses: [$API2]/" "$WORK/good-inventory.yaml" >"$changed"
+check "new address: the inventory is reloaded" wait_counter agent_inventory_reloads 1
+bound_api() { "$BULKHEAD" status -o json | jq -e '.interfaces | index("lxc-api2 (shop/api)")' >/dev/null; }
+for i in $(seq 1 50); do bound_api && break; sleep 0.1; done
+check "new address: the new pod's interface is bound to shop/api" bound_api
+check "new address: shop/api kept its identity number" test "$("$BULKHEAD" status -o json |
+  jq -c '[.workloads[] | select(.workload=="shop/api") | {workload, identity}]')" == \
+  "$(jq -c '[.[] | select(.workload=="shop/api")]' <<<"$identities_before")"
+check "new address: learned frontend -> api tcp/8080 connects to the new address" \
+  lab_connect frontend $API2 8080
+check "new address: unlearned api -> db tcp/5432 from the new address times out" \
+  refused lab_connect api2 $DB 5432
+check "new address: ... reported DROPPED from shop/api" test "$(flows_matching \
+  '.source.workload=="shop/api" and .source.ip=="'$API2'" and .destination.workload=="shop/db" and .verdict=="DROPPED"')" -ge 1
 
 if ((failures)); then echo "failed-start: $failures check(s) failed"; exit 1; fi
 echo "failed-start: all checks passed"
