@@ -5,7 +5,8 @@
 #   frontend -> api:8080    the client talks first (an echo every 0.2 s);
 #   api -> db:50051         the server talks first (db pushes every 0.2 s,
 #                           api never writes), on a port inside the
-#                           ephemeral range, as gRPC's 50051 is.
+#                           ephemeral range, as gRPC's 50051 is;
+#   client6 -> server6:40443  the same over IPv6.
 # The agent starts in learn, learns both with their server ports (from the
 # workloads' listening sockets, not from port numbers), and after a switch
 # to enforce neither connection misses a beat, nor when every conntrack
@@ -57,14 +58,28 @@ largest_gap() {  # largest_gap LOG T: the longest silence (s) from T until now
 }
 
 shop_create "$WORK"
+# Two more pods, IPv6 only between them: a pooled connection over IPv6.
+CLIENT6=fd00:244::1:50 SERVER6=fd00:244::1:60
+SHOP_EXTRA_PODS+=(client6 server6)
+lab_add_pod client6 10.244.1.50 10.244.0.50 $CLIENT6 fd00:244::ff:50
+lab_add_pod server6 10.244.1.60 10.244.0.60 $SERVER6 fd00:244::ff:60
+cat >>"$WORK/inventory.yaml" <<YAML
+  - {namespace: shop, name: client6, addresses: [10.244.1.50, "$CLIENT6"]}
+  - {namespace: shop, name: server6, addresses: [10.244.1.60, "$SERVER6"]}
+YAML
 lab_serve api 8080
 pool db push-server 50051
-lab_wait_port api 8080 && lab_wait_port db 50051
+pool server6 push-server 40443
+lab_wait_port api 8080 && lab_wait_port db 50051 && lab_wait_port server6 40443
 
 echo "# the application runs before the agent"
 pool frontend echo-client $API 8080 "$WORK/echo.log"
 pool api push-client $DB 50051 "$WORK/push.log"
-for i in $(seq 1 50); do [[ -s "$WORK/echo.log" && -s "$WORK/push.log" ]] && break; sleep 0.1; done
+pool client6 push-client $SERVER6 40443 "$WORK/push6.log"
+for i in $(seq 1 50); do
+  [[ -s "$WORK/echo.log" && -s "$WORK/push.log" && -s "$WORK/push6.log" ]] && break
+  sleep 0.1
+done
 check "before: the pooled echo connection answers" grep -q '^ok' "$WORK/echo.log"
 check "before: the pooled push connection delivers" test -s "$WORK/push.log"
 
@@ -73,6 +88,7 @@ shop_start_agent "$WORK" "$BUILD_DIR" 2>>"$WORK/agent.log"
 t_agent=$(now)
 sleep 2
 expected_segments="shop/api shop/db TCP 50051
+shop/client6 shop/server6 TCP 40443
 shop/frontend shop/api TCP 8080"
 check "learn: exactly the pooled connections became segments, by their server ports" \
   test "$(segments)" == "$expected_segments"
@@ -93,25 +109,32 @@ check "enforce: the push connection never went silent for 1 s" \
   awk -v g="$(largest_gap "$WORK/push.log" "$t_agent")" 'BEGIN {exit !(g < 1.0)}'
 check "enforce: and it still delivers" \
   test "$(since "$WORK/push.log" "$t_enforce" | wc -l)" -ge 10
+check "enforce: the IPv6 push connection never went silent for 1 s, and delivers" \
+  awk -v g="$(largest_gap "$WORK/push6.log" "$t_agent")" 'BEGIN {exit !(g < 1.0)}'
+check "enforce: ... it is reported client -> server over IPv6, mid-stream" test "$(flows_matching \
+  '.source.workload=="shop/client6" and .destination.workload=="shop/server6" and .destination.port==40443 and .ipv6 and .mid_stream')" -ge 1
 echo "# conntrack lost (as after a map layout upgrade): picked up again mid-stream"
-flush_conntrack() {
-  local m keys
+flush_conntrack() {  # deletes every entry; prints how many it deleted
+  local m keys deleted=0
   for m in bh_ct bh_ct_new; do
     keys=$(bpftool -j map dump pinned "$WORK/bpffs/v2/$m" | jq -r '.[] | .key | join(" ")')
     while read -r key; do
-      [[ -n "$key" ]] && bpftool map delete pinned "$WORK/bpffs/v2/$m" key hex $key
+      [[ -n "$key" ]] && bpftool map delete pinned "$WORK/bpffs/v2/$m" key hex $key &&
+        deleted=$((deleted + 1))
     done <<<"$keys"
   done
-  bpftool -j map dump pinned "$WORK/bpffs/v2/bh_ct" | jq length
+  echo "$deleted"
 }
 t_flush=$(now)
-check "flush: every conntrack entry is gone" test "$(flush_conntrack)" -eq 0
+check "flush: the entries of the three pooled connections (and any other) are deleted" \
+  test "$(flush_conntrack)" -ge 3
 sleep 2
 check "flush: the echo connection answered every round trip since" \
   test "$(since "$WORK/echo.log" "$t_flush" | grep -c '^miss' || true)" -eq 0 -a \
   "$(since "$WORK/echo.log" "$t_flush" | grep -c '^ok')" -ge 5
-check "flush: the push connection never went silent for 1 s" \
-  awk -v g="$(largest_gap "$WORK/push.log" "$t_flush")" 'BEGIN {exit !(g < 1.0)}'
+check "flush: the push connections never went silent for 1 s" \
+  awk -v g="$(largest_gap "$WORK/push.log" "$t_flush")" -v h="$(largest_gap "$WORK/push6.log" "$t_flush")" \
+  'BEGIN {exit !(g < 1.0 && h < 1.0)}'
 check "enforce: a new connection on a learned path connects" lab_connect frontend $API 8080
 check "enforce: frontend -> db:50051, never used, times out" \
   refused lab_connect frontend $DB 50051
