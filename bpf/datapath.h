@@ -231,6 +231,7 @@ struct bh_ct_key {
 #define BH_CT_FIN_OPENER (1u << 3)  /* TCP FIN from the opener */
 #define BH_CT_FIN_ANSWER (1u << 4)  /* TCP FIN from the answering end */
 #define BH_CT_RST (1u << 5)         /* TCP RST from either end */
+#define BH_CT_SYN_ACK (1u << 6)     /* TCP SYN+ACK from the answering end */
 #define BH_CT_REPORTED(level) (1u << (8 + (level))) /* an event at this level was sent */
 
 /*

@@ -30,6 +30,7 @@ std::string FileStamp(const std::string& path) {
 // How long a candidate segment waits for its flow's answer, and how many may.
 constexpr absl::Duration kAnswerWait = absl::Seconds(5);
 constexpr std::size_t kMaxWaitingCandidates = 65536;
+constexpr std::size_t kMaxWaitingPerSource = 1024;
 
 bulkhead::v1::Response ErrorResponse(const absl::Status& status) {
   bulkhead::v1::Response response;
@@ -95,7 +96,7 @@ absl::Status Agent::Start() {
                                                  .config = options_.datapath_config}));
   maps_ = std::make_unique<Reconciler>(*datapath_);
   answered_ = std::make_unique<AnsweredFilter>(datapath_->conntrack(), kMaxWaitingCandidates,
-                                               kAnswerWait);
+                                               kMaxWaitingPerSource, kAnswerWait);
   BH_RETURN_IF_ERROR(maps_->Adopt());
   BH_RETURN_IF_ERROR(LoadStateAndIdentities());
 
@@ -123,25 +124,38 @@ absl::Status Agent::Start() {
   CompiledPolicy compiled = Compiler::Compile(store_.Snapshot(), identities_);
   for (const std::string& segment : compiled.unresolved)
     LogWarning(absl::StrCat("segment ", segment, " names a workload not in the inventory"));
+  MapContents before = maps_->installed();
   BH_ASSIGN_OR_RETURN(
       ApplyCounts counts,
       maps_->Apply({.policy = std::move(compiled.entries),
                     .ipcache = Compiler::Ipcache(identities_, interfaces_->host_addresses()),
                     .endpoints = interfaces_->endpoints(),
                     .modes = modes_}));
+  // What can still fail before the programs are replaced puts the maps back.
+  absl::Status ready;
+  for (const auto& [ifindex, name] : uplinks) {
+    ready = datapath_->AttachUplink(ifindex, name);
+    if (!ready.ok()) break;
+    LogInfo(absl::StrCat("XDP uplink program attached to ", name));
+  }
+  if (ready.ok()) ready = SaveState();
+  if (!ready.ok()) {
+    absl::Status restored = maps_->Apply(before).status();
+    return absl::Status(ready.code(),
+                        absl::StrCat(ready.message(),
+                                     restored.ok() ? "; the maps were put back as they were"
+                                                   : absl::StrCat("; putting the maps back "
+                                                                  "failed too: ",
+                                                                  restored.message())));
+  }
   LogInfo(absl::StrCat("maps reconciled: ", counts.written, " entries written, ", counts.removed,
                        " removed"));
 
   // Only now the programs: this run's replace an earlier run's in place.
   interfaces_->AttachListed();
-  for (const auto& [ifindex, name] : uplinks) {
-    BH_RETURN_IF_ERROR(datapath_->AttachUplink(ifindex, name));
-    LogInfo(absl::StrCat("XDP uplink program attached to ", name));
-  }
   BH_RETURN_IF_ERROR(datapath_->BumpEpoch());
   for (const std::string& path : datapath_->RemoveOlderLayouts())
     LogInfo(absl::StrCat("removed ", path, ": pinned by an older map layout"));
-  BH_RETURN_IF_ERROR(SaveState());
 
   events_->Start();
   api_->Start();
@@ -160,6 +174,10 @@ absl::Status Agent::LoadStateAndIdentities() {
     BH_ASSIGN_OR_RETURN(state, LoadAgentState(options_.state_dir));
   }
   IdentityAssignments previous;
+  std::uint32_t next_free = state ? state->next_identity() : 0;
+  // Numbers the pinned maps use were given, whatever the state file says.
+  for (const auto& [identity, mode] : *maps_->installed().modes)
+    if (identity < UINT32_MAX) next_free = std::max(next_free, identity + 1);
   if (state && state->identities_size() > 0) {
     previous.insert(state->identities().begin(), state->identities().end());
   } else {
@@ -172,7 +190,8 @@ absl::Status Agent::LoadStateAndIdentities() {
           previous.emplace(w.id(), it->second);
       }
   }
-  BH_ASSIGN_OR_RETURN(identities_, IdentityTable::Build(std::move(workloads_), previous));
+  BH_ASSIGN_OR_RETURN(identities_,
+                      IdentityTable::Build(std::move(workloads_), previous, next_free));
   workloads_.clear();
   for (const auto& [identity, workload] : identities_.workloads())
     modes_[identity] = workload.mode.value_or(options_.default_mode);
@@ -235,7 +254,8 @@ void Agent::ScheduleInventoryCheck() {
 absl::Status Agent::ReloadInventory() {
   BH_ASSIGN_OR_RETURN(std::vector<Workload> workloads, LoadInventory(options_.inventory_path));
   BH_ASSIGN_OR_RETURN(IdentityTable next,
-                      IdentityTable::Build(std::move(workloads), identities_.assignments()));
+                      IdentityTable::Build(std::move(workloads), identities_.assignments(),
+                                           identities_.next_free()));
   std::map<std::uint32_t, bh_mode> modes;
   for (const auto& [identity, workload] : next.workloads()) {
     auto before = identities_.IdentityOf(workload.id());
@@ -312,7 +332,8 @@ void Agent::Learn(const SegmentKey& key) {
 }
 
 void Agent::LearnAnswered() {
-  for (const SegmentKey& key : answered_->TakeAnswered(absl::Now())) Learn(key);
+  for (const AnsweredFilter::Answered& a : answered_->TakeAnswered(absl::Now()))
+    if (learner_.BothLearning(a.src_identity, a.dst_identity)) Learn(a.key);
 }
 
 // While candidates wait, conntrack is read for their answers every 100 ms.
@@ -364,6 +385,7 @@ absl::Status Agent::SaveState() const {
     (*state.mutable_modes())[identities_.NameOf(identity)] = static_cast<bulkhead::v1::Mode>(mode);
   for (const auto& [name, identity] : identities_.assignments())
     (*state.mutable_identities())[name] = identity;
+  state.set_next_identity(identities_.next_free());
   return SaveAgentState(options_.state_dir, state);
 }
 

@@ -7,7 +7,9 @@
 #include <set>
 #include <sstream>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "api/enum_names.h"
 #include "yaml-cpp/yaml.h"
 
 namespace bulkhead {
@@ -19,6 +21,29 @@ absl::Status EntryError(std::size_t index, absl::string_view message) {
 
 constexpr const char* kWorkloadKeys[] = {"namespace", "name", "labels", "addresses", "mode"};
 
+// Whether `text` is UTF-8 (no overlong forms, surrogates or code points past
+// U+10FFFF). Names travel in protobuf strings: a state file or an API answer
+// holding anything else does not parse.
+bool IsUtf8(absl::string_view text) {
+  static constexpr std::uint32_t kSmallest[] = {0, 0x80, 0x800, 0x10000};
+  for (std::size_t i = 0; i < text.size();) {
+    auto lead = static_cast<unsigned char>(text[i]);
+    std::size_t more = lead < 0x80 ? 0 : (lead & 0xe0) == 0xc0 ? 1 : (lead & 0xf0) == 0xe0 ? 2 : 3;
+    if (more == 3 && (lead & 0xf8) != 0xf0) return false;
+    if (text.size() - i <= more) return false;
+    std::uint32_t code = lead & (0x7f >> more);
+    for (std::size_t k = 1; k <= more; ++k) {
+      auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xc0) != 0x80) return false;
+      code = (code << 6) | (next & 0x3f);
+    }
+    if (code < kSmallest[more] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff))
+      return false;
+    i += more + 1;
+  }
+  return true;
+}
+
 // Names end up in logs, flow records and Kubernetes objects: printable only.
 absl::Status CheckPrintable(std::size_t index, absl::string_view field, absl::string_view value) {
   for (char c : value) {
@@ -26,40 +51,47 @@ absl::Status CheckPrintable(std::size_t index, absl::string_view field, absl::st
     if (u < 0x20 || u == 0x7f)
       return EntryError(index, absl::StrCat("\"", field, "\" contains a control character"));
   }
+  if (!IsUtf8(value)) return EntryError(index, absl::StrCat("\"", field, "\" is not UTF-8"));
   return absl::OkStatus();
+}
+
+// yaml-cpp's messages quote the input they choke on: control characters in
+// them would forge log lines.
+std::string YamlError(const YAML::Exception& e) {
+  std::string out;
+  for (char c : absl::string_view(e.what())) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f)
+      absl::StrAppend(&out, "\\x", absl::Hex(u, absl::kZeroPad2));
+    else
+      out += c;
+  }
+  return out;
 }
 
 }  // namespace
 
+// The datapath's modes are the API's, number for number; names in one place.
+static_assert(BH_MODE_LEARN == bulkhead::v1::LEARN && BH_MODE_MONITOR == bulkhead::v1::MONITOR &&
+              BH_MODE_ENFORCE == bulkhead::v1::ENFORCE);
+
 absl::StatusOr<bh_mode> ParseMode(absl::string_view name) {
-  if (name == "learn") return BH_MODE_LEARN;
-  if (name == "monitor") return BH_MODE_MONITOR;
-  if (name == "enforce") return BH_MODE_ENFORCE;
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown mode \"", name, "\" (expected learn, monitor or enforce)"));
+  absl::StatusOr<bulkhead::v1::Mode> mode = ModeFromName(name);
+  if (!mode.ok()) return mode.status();
+  return static_cast<bh_mode>(*mode);
 }
 
-const char* ModeName(bh_mode mode) {
-  switch (mode) {
-    case BH_MODE_LEARN:
-      return "learn";
-    case BH_MODE_MONITOR:
-      return "monitor";
-    case BH_MODE_ENFORCE:
-      return "enforce";
-    default:
-      return "unmanaged";
-  }
-}
+std::string ModeName(bh_mode mode) { return ModeName(static_cast<bulkhead::v1::Mode>(mode)); }
 
 absl::StatusOr<std::vector<Workload>> ParseInventory(absl::string_view yaml) {
   YAML::Node root;
   try {
     root = YAML::Load(std::string(yaml));
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("inventory: ", e.what()));
+    return absl::InvalidArgumentError(absl::StrCat("inventory: ", YamlError(e)));
   }
-  YAML::Node list = root["workloads"];
+  // Subscripting a document that is a scalar or a list throws.
+  YAML::Node list = root.IsMap() ? root["workloads"] : YAML::Node();
   if (!list || !list.IsSequence())
     return absl::InvalidArgumentError("inventory: expected a top-level \"workloads\" list");
 
@@ -73,7 +105,7 @@ absl::StatusOr<std::vector<Workload>> ParseInventory(absl::string_view yaml) {
       if (std::find(std::begin(kWorkloadKeys), std::end(kWorkloadKeys), k) ==
           std::end(kWorkloadKeys))
         return EntryError(i,
-                          absl::StrCat("unknown key \"", k,
+                          absl::StrCat("unknown key \"", absl::CHexEscape(k),
                                        "\" (expected namespace, name, labels, addresses, mode)"));
     }
     try {
@@ -91,7 +123,7 @@ absl::StatusOr<std::vector<Workload>> ParseInventory(absl::string_view yaml) {
         w.mode = *mode;
       }
     } catch (const YAML::Exception& e) {
-      return EntryError(i, e.what());
+      return EntryError(i, YamlError(e));
     }
     for (auto [field, value] :
          {std::pair<const char*, const std::string&>{"namespace", w.ns}, {"name", w.name}})
@@ -128,11 +160,12 @@ absl::StatusOr<std::vector<Workload>> LoadInventory(const std::string& path) {
 }
 
 absl::StatusOr<IdentityTable> IdentityTable::Build(std::vector<Workload> workloads,
-                                                   const IdentityAssignments& previous) {
+                                                   const IdentityAssignments& previous,
+                                                   std::uint32_t next_free) {
   std::sort(workloads.begin(), workloads.end(),
             [](const Workload& a, const Workload& b) { return a.id() < b.id(); });
   // Numbers kept from before come first, so no live workload is renumbered;
-  // the rest take the lowest numbers nobody holds.
+  // the rest take numbers never given before.
   std::vector<std::uint32_t> numbers(workloads.size(), 0);
   std::set<std::uint32_t> taken;
   for (std::size_t i = 0; i < workloads.size(); ++i) {
@@ -141,13 +174,11 @@ absl::StatusOr<IdentityTable> IdentityTable::Build(std::vector<Workload> workloa
         taken.insert(it->second).second)
       numbers[i] = it->second;
   }
-  std::uint32_t next = BH_IDENTITY_FIRST_WORKLOAD;
-  for (std::uint32_t& number : numbers) {
-    if (number != 0) continue;
-    while (taken.contains(next)) ++next;
-    number = next;
-    taken.insert(next);
-  }
+  std::uint32_t next = std::max<std::uint32_t>(next_free, BH_IDENTITY_FIRST_WORKLOAD);
+  for (const auto& [name, number] : previous)
+    if (number >= BH_IDENTITY_FIRST_WORKLOAD && number < UINT32_MAX) next = std::max(next, number + 1);
+  for (std::uint32_t& number : numbers)
+    if (number == 0) number = next++;
 
   IdentityTable table;
   for (std::size_t i = 0; i < workloads.size(); ++i) {
@@ -162,6 +193,9 @@ absl::StatusOr<IdentityTable> IdentityTable::Build(std::vector<Workload> workloa
         return absl::InvalidArgumentError(
             absl::StrCat("workload ", id, ": ", addr.status().message()));
       auto [it, inserted] = table.by_address_.emplace(*addr, identity);
+      if (!inserted && it->second == identity)  // this workload is not in by_identity_ yet
+        return absl::InvalidArgumentError(
+            absl::StrCat("workload ", id, ": address ", address, " is listed twice"));
       if (!inserted)
         return absl::InvalidArgumentError(absl::StrCat("address ", address, " belongs to both ",
                                                        table.by_identity_.at(it->second).id(),
@@ -170,6 +204,7 @@ absl::StatusOr<IdentityTable> IdentityTable::Build(std::vector<Workload> workloa
     table.by_name_.emplace(id, identity);
     table.by_identity_.emplace(identity, std::move(w));
   }
+  table.next_free_ = next;
   return table;
 }
 

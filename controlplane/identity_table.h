@@ -17,8 +17,9 @@
 // the numbers an earlier run gave (the agent persists them, or reads them
 // back from the pinned ipcache), so a restart or a changed inventory never
 // renumbers a live workload under the kernel's feet; new workloads take the
-// lowest free numbers in sorted "namespace/name" order. Policy is stored by
-// workload name, never by number.
+// next numbers never given (the agent persists the high-water mark too, so a
+// removed workload's number is never reused), in sorted "namespace/name"
+// order. Policy is stored by workload name, never by number.
 // Immutable after Build(); safe to read from any thread.
 #pragma once
 
@@ -48,9 +49,9 @@ struct Workload {
 absl::StatusOr<std::vector<Workload>> ParseInventory(absl::string_view yaml);
 absl::StatusOr<std::vector<Workload>> LoadInventory(const std::string& path);
 
-// "learn" | "monitor" | "enforce" <-> bh_mode.
+// "learn" | "monitor" | "enforce" <-> bh_mode (api/enum_names.h's names).
 absl::StatusOr<bh_mode> ParseMode(absl::string_view name);
-const char* ModeName(bh_mode mode);
+std::string ModeName(bh_mode mode);
 
 // "namespace/name" -> identity number.
 using IdentityAssignments = std::map<std::string, std::uint32_t, std::less<>>;
@@ -61,8 +62,11 @@ class IdentityTable {
   // an address claimed twice. `previous`: numbers to keep (entries for
   // workloads no longer listed, or below the first workload number, are
   // ignored).
+  // `next_free`: new workloads take numbers from here up (and above every
+  // kept one), so no number is ever given to a second workload.
   static absl::StatusOr<IdentityTable> Build(std::vector<Workload> workloads,
-                                             const IdentityAssignments& previous = {});
+                                             const IdentityAssignments& previous = {},
+                                             std::uint32_t next_free = 0);
 
   // A workload's identity by "namespace/name"; "host" is BH_IDENTITY_HOST.
   std::optional<std::uint32_t> IdentityOf(absl::string_view workload_id) const;
@@ -78,11 +82,14 @@ class IdentityTable {
   const std::map<bh_addr, std::uint32_t>& addresses() const { return by_address_; }
   // What to persist so the next Build() keeps these numbers.
   IdentityAssignments assignments() const;
+  // The lowest number never given: persist it with assignments().
+  std::uint32_t next_free() const { return next_free_; }
 
  private:
   std::map<std::uint32_t, Workload> by_identity_;
   std::map<bh_addr, std::uint32_t> by_address_;
   IdentityAssignments by_name_;
+  std::uint32_t next_free_ = BH_IDENTITY_FIRST_WORKLOAD;
 };
 
 }  // namespace bulkhead

@@ -24,9 +24,7 @@ std::optional<SegmentKey> Learner::Observe(const bh_flow_event& event) {
     if (!w) return std::nullopt;
     return w->id();
   };
-  auto learning = [&](std::uint32_t identity) {
-    return identity == BH_IDENTITY_HOST || mode_of_(identity) == BH_MODE_LEARN;
-  };
+
   std::optional<std::string> from = name_of(event.src_identity);
   std::optional<std::string> to = name_of(event.dst_identity);
   if (!from || !to ||
@@ -34,7 +32,7 @@ std::optional<SegmentKey> Learner::Observe(const bh_flow_event& event) {
     ++counters_.external_peer;
     return std::nullopt;
   }
-  if (!learning(event.src_identity) || !learning(event.dst_identity)) {
+  if (!BothLearning(event.src_identity, event.dst_identity)) {
     ++counters_.not_learning;
     return std::nullopt;
   }
@@ -76,6 +74,13 @@ std::optional<SegmentKey> Learner::Observe(const bh_flow_event& event) {
   }
   ++counters_.learned;
   return key;
+}
+
+bool Learner::BothLearning(std::uint32_t src_identity, std::uint32_t dst_identity) const {
+  auto learning = [&](std::uint32_t identity) {
+    return identity == BH_IDENTITY_HOST || mode_of_(identity) == BH_MODE_LEARN;
+  };
+  return learning(src_identity) && learning(dst_identity);
 }
 
 }  // namespace bulkhead

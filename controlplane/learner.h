@@ -58,6 +58,11 @@ class Learner {
 
   const LearnerCounters& counters() const { return counters_; }
 
+  // Whether a flow between these two may still teach a segment (both ends
+  // learning, or one the node): checked again for a segment that waited for
+  // its answer, in case a mode changed meanwhile.
+  bool BothLearning(std::uint32_t src_identity, std::uint32_t dst_identity) const;
+
  private:
   const IdentityTable& identities_;
   ModeOf mode_of_;

@@ -147,20 +147,22 @@ absl::Status Reconciler::Adopt() {
 }
 
 absl::StatusOr<ApplyCounts> Reconciler::Apply(const MapContents& wanted) {
-  // In the order additions must go in.
+  // In the order additions must go in (removals go in reverse): segments
+  // before anything could use them; a workload's mode before its addresses
+  // and interfaces point at it, so it is never unmanaged in between.
   std::vector<std::unique_ptr<Change>> changes;
   if (wanted.policy)
     changes.push_back(MakeChange(datapath_.policy(), *installed_.policy, *wanted.policy,
                                  [](const bh_policy_value& v) { return ToKernel(v); }));
+  if (wanted.modes)
+    changes.push_back(MakeChange(datapath_.modes(), *installed_.modes, *wanted.modes,
+                                 [](bh_mode mode) { return ToKernel(mode); }));
   if (wanted.ipcache)
     changes.push_back(MakeChange(datapath_.ipcache(), *installed_.ipcache, *wanted.ipcache,
                                  [](std::uint32_t id) { return ToKernelIdentity(id); }));
   if (wanted.endpoints)
     changes.push_back(MakeChange(datapath_.endpoints(), *installed_.endpoints, *wanted.endpoints,
                                  [](const bh_endpoint_value& v) { return v; }));
-  if (wanted.modes)
-    changes.push_back(MakeChange(datapath_.modes(), *installed_.modes, *wanted.modes,
-                                 [](bh_mode mode) { return ToKernel(mode); }));
 
   ApplyCounts counts;
   for (const auto& change : changes) {

@@ -7,9 +7,10 @@
 //
 //   1. capacity first: a change that would not fit is refused before any
 //      write, naming the map, its size and what it would need;
-//   2. additions and changes, in the order policy, ipcache, endpoints,
-//      modes (a workload is never put in enforce, nor an address given to
-//      it, before the segments it needs are in);
+//   2. additions and changes, in the order policy, modes, ipcache,
+//      endpoints (a workload is never put in enforce before the segments it
+//      needs are in, and never given an address or interface before its
+//      mode, so it is never unmanaged in between);
 //   3. removals, in the reverse order;
 //   4. a new epoch, so every verdict the programs cached is decided again.
 //

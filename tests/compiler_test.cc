@@ -203,7 +203,7 @@ TEST_F(ReconcilerTest, AdoptedEntriesNobodyWantsAreRemovedAndDriftIsRepaired) {
 // Candidates wait for their flow's confirmed conntrack entry (the kernel
 // table the programs write), and are given up after the wait.
 TEST_F(ReconcilerTest, CandidateSegmentsAreLearnedOnlyOnceTheirFlowIsAnswered) {
-  AnsweredFilter filter(datapath_->conntrack(), 2, absl::Seconds(5));
+  AnsweredFilter filter(datapath_->conntrack(), 4, 2, absl::Seconds(5));
   bh_flow_event syn{};
   syn.saddr = *ParseAddress("10.244.1.10");
   syn.daddr = *ParseAddress("10.244.1.20");
@@ -223,7 +223,7 @@ TEST_F(ReconcilerTest, CandidateSegmentsAreLearnedOnlyOnceTheirFlowIsAnswered) {
   ASSERT_TRUE(datapath_->conntrack().Update(reply_key, bh_ct_entry{}).ok());
   auto answered = filter.TakeAnswered(t0 + absl::Seconds(2));
   ASSERT_EQ(answered.size(), 1u);
-  EXPECT_EQ(answered[0], kFrontendToApi);
+  EXPECT_EQ(answered[0].key, kFrontendToApi);
 
   // Never answered: given up after the wait, and counted.
   syn.sport_be = htons(40001);
@@ -232,10 +232,18 @@ TEST_F(ReconcilerTest, CandidateSegmentsAreLearnedOnlyOnceTheirFlowIsAnswered) {
   EXPECT_EQ(filter.counters().unanswered, 1u);
   EXPECT_EQ(filter.waiting(), 0u);
 
-  // Full: counted, not kept.
-  for (int i = 0; i < 3; ++i) filter.Add(kApiToDb, syn, t0);
-  EXPECT_EQ(filter.waiting(), 2u);
+  // One wait per segment; at most 2 from one source, 4 in all: counted.
+  filter.Add(kApiToDb, syn, t0);
+  filter.Add(kApiToDb, syn, t0);
+  EXPECT_EQ(filter.waiting(), 1u);
+  syn.src_identity = 300;
+  for (std::uint16_t port : {1, 2, 3}) filter.Add({"shop/api", "shop/db", IPPROTO_TCP, port}, syn, t0);
+  EXPECT_EQ(filter.waiting(), 3u);  // the third from 300 is over its share
   EXPECT_EQ(filter.counters().overflow, 1u);
+  syn.src_identity = 301;
+  for (std::uint16_t port : {1, 2}) filter.Add({"shop/db", "shop/api", IPPROTO_TCP, port}, syn, t0);
+  EXPECT_EQ(filter.waiting(), 4u);  // the second from 301 is over the total
+  EXPECT_EQ(filter.counters().overflow, 2u);
 
   bh_flow_event mid_stream = syn;
   mid_stream.flags = BH_FLOW_MID_STREAM;

@@ -100,7 +100,7 @@ TEST(IdentityTableTest, IdentitiesAreStableForTheSameInventoryInAnyOrder) {
 
 // A workload added to the inventory (sorting first) or removed must not
 // renumber the others: their numbers are in the pinned maps.
-TEST(IdentityTableTest, KeptNumbersStayAndNewWorkloadsTakeFreeOnes) {
+TEST(IdentityTableTest, KeptNumbersStayAndNewWorkloadsTakeNumbersNeverGiven) {
   auto before = IdentityTable::Build(
       {{.ns = "s", .name = "b"}, {.ns = "s", .name = "c"}, {.ns = "s", .name = "d"}});
   ASSERT_TRUE(before.ok());
@@ -110,8 +110,13 @@ TEST(IdentityTableTest, KeptNumbersStayAndNewWorkloadsTakeFreeOnes) {
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after->IdentityOf("s/b"), before->IdentityOf("s/b"));
   EXPECT_EQ(after->IdentityOf("s/d"), before->IdentityOf("s/d"));
-  // s/c's number is free now, and the lowest free one.
-  EXPECT_EQ(after->IdentityOf("s/a"), before->IdentityOf("s/c"));
+  // A new workload never gets a number given before (s/c's is retired):
+  // events queued under it stay s/c's.
+  EXPECT_GT(*after->IdentityOf("s/a"), *before->IdentityOf("s/d"));
+  auto later = IdentityTable::Build({{.ns = "s", .name = "e"}}, after->assignments(),
+                                    after->next_free());
+  ASSERT_TRUE(later.ok());
+  EXPECT_GT(*later->IdentityOf("s/e"), *after->IdentityOf("s/a"));
 }
 
 TEST(IdentityTableTest, ReservedOrDoubledKeptNumbersAreIgnored) {

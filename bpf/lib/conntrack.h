@@ -163,6 +163,9 @@ static __always_inline void ct_on_packet(const struct bh_ct_key *key, struct ct_
 	if (pkt->proto == IPPROTO_TCP) {
 		if (pkt->tcp_flags & TCP_FLAG_RST)
 			bits |= BH_CT_RST;
+		if (!ct->from_opener &&
+		    (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == (TCP_FLAG_SYN | TCP_FLAG_ACK))
+			bits |= BH_CT_SYN_ACK;
 		if (pkt->tcp_flags & TCP_FLAG_FIN)
 			bits |= ct->from_opener ? BH_CT_FIN_OPENER : BH_CT_FIN_ANSWER;
 	}
@@ -177,11 +180,15 @@ static __always_inline void ct_on_packet(const struct bh_ct_key *key, struct ct_
 	    (READ_ONCE(entry->flags) & BH_CT_RST))
 		__sync_fetch_and_and(&entry->flags, ~BH_CT_RST);
 
-	if (!ct->confirmed && (READ_ONCE(entry->flags) & BH_CT_SEEN_REPLY) &&
-	    !(pkt->tcp_flags & TCP_FLAG_RST)) {
+	__u32 flags = READ_ONCE(entry->flags);
+
+	if (!ct->confirmed && (flags & BH_CT_SEEN_REPLY) && !(pkt->tcp_flags & TCP_FLAG_RST)) {
 		/* TCP: the opener's first packet after the answer completes the
-		 * handshake. Others: the first answer. */
-		if (pkt->proto != IPPROTO_TCP || ct->from_opener) {
+		 * handshake; an answer to a SYN counts only as a SYN+ACK (a RST
+		 * from a closed port, then an ACK, is no handshake). Others: the
+		 * first answer. */
+		if (pkt->proto != IPPROTO_TCP ||
+		    (ct->from_opener && (!(flags & BH_CT_SYN) || (flags & BH_CT_SYN_ACK)))) {
 			entry = ct_confirm(key, entry);
 			ct->entry = entry;
 			ct->confirmed = 1;

@@ -7,11 +7,17 @@
  * (gRPC's 50051). The workload's own socket table says it: the hook looks in
  * the workload's network namespace (bpf_sk_lookup_tcp with the netns id the
  * node has for the veth's peer) for
- *   1. the connection itself: an established socket for this exact tuple.
- *      Without one there is no connection, only a packet that claims to be
- *      part of one: no role, and the packet is judged as any new flow;
+ *   1. the connection itself: an established socket for this exact tuple
+ *      (or one closing after it; never SYN_SENT, whose SYN may be the one
+ *      policy dropped). Without one there is no connection, only a packet
+ *      that claims to be part of one: no role, and the packet is judged as
+ *      any new flow;
  *   2. a listening socket on the workload's port of the tuple: the workload
  *      is the server; without one, the client.
+ * Known limit: a workload that both listens on a port (SO_REUSEPORT) and
+ * connects out from it is taken for the server of that connection. It can
+ * only be a connection that was established already (allowed, or opened
+ * before the agent), and it is judged as the reverse request.
  */
 #ifndef BULKHEAD_BPF_LIB_SOCKETS_H
 #define BULKHEAD_BPF_LIB_SOCKETS_H
@@ -65,7 +71,12 @@ static __always_inline enum stream_role stream_role(struct __sk_buff *skb, const
 	struct bpf_sock *sk = bpf_sk_lookup_tcp(skb, &tuple, len, netns, 0);
 	if (!sk)
 		return ROLE_UNKNOWN;
-	int connected = sk->state != BPF_TCP_LISTEN;
+	/* Established, or closing after it: a SYN_SENT socket is not a
+	 * connection (its SYN may be the very one policy dropped). */
+	__u32 state = sk->state;
+	int connected = state == BPF_TCP_ESTABLISHED || state == BPF_TCP_FIN_WAIT1 ||
+			state == BPF_TCP_FIN_WAIT2 || state == BPF_TCP_CLOSE_WAIT ||
+			state == BPF_TCP_LAST_ACK || state == BPF_TCP_CLOSING;
 	bpf_sk_release(sk);
 	if (!connected)
 		return ROLE_UNKNOWN;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A start that fails changes nothing in the kernel. The agent enforces a
-# learned policy, is stopped, and then started wrong in five ways: an
+# learned policy, is stopped, and then started wrong in six ways: an
 # inventory too big for its maps, map sizes other than the pinned maps', a
-# corrupt state file, a missing uplink, a misspelled inventory key. Each must
+# corrupt state file, a missing uplink, a misspelled inventory key, a state
+# file that cannot be written once the maps were switched. Each must
 # exit with an error that says what is wrong, and leave every pinned map
 # (policy, ipcache, modes, endpoints), the attached programs and the state
 # file exactly as they were, still enforcing. Then a good start with a
@@ -98,10 +99,10 @@ cp "$WORK/inventory.yaml" "$big"
 for i in $(seq 0 1099); do
   echo "  - {namespace: big, name: w$i, addresses: [10.244.$((100 + i / 250)).$((1 + i % 250))]}"
 done >>"$big"
-fails_cleanly "inventory too big for the ipcache" \
-  "map bh_ipcache holds 6 entries and this change adds 1100" "$big" "$WORK/state" "${SIZES[@]}"
+fails_cleanly "inventory too big for the maps" \
+  "map bh_modes holds 3 entries and this change adds 1100" "$big" "$WORK/state" "${SIZES[@]}"
 check "inventory too big: the error names the flag to raise" \
-  grep -qF -- "--ipcache-max 1106 or more" "$WORK/failed.log"
+  grep -qF -- "--identities-max 1103 or more" "$WORK/failed.log"
 
 fails_cleanly "map sizes other than the pinned maps'" "may have other sizes" \
   "$WORK/inventory.yaml" "$WORK/state" --ipcache-max 2048 --policy-max 1024 --identities-max 1024
@@ -117,6 +118,15 @@ fails_cleanly "missing uplink" "uplink interface bhnosuchif" \
 sed 's/addresses:/adresses:/' "$WORK/inventory.yaml" >"$WORK/typo-inventory.yaml"
 fails_cleanly "misspelled inventory key" 'unknown key "adresses"' \
   "$WORK/typo-inventory.yaml" "$WORK/state" "${SIZES[@]}"
+
+# Fails after the maps were switched (the state file cannot be written):
+# they are put back.
+cp "$WORK/inventory.yaml" "$WORK/plus-one.yaml"
+echo "  - {namespace: zzz, name: late, addresses: [10.244.1.97]}" >>"$WORK/plus-one.yaml"
+mkdir "$WORK/state/state.pb.tmp"
+fails_cleanly "state file not writable after the maps were switched" \
+  "the maps were put back as they were" "$WORK/plus-one.yaml" "$WORK/state" "${SIZES[@]}"
+rmdir "$WORK/state/state.pb.tmp"
 
 echo "# no agent: the last good state still enforces"
 check "down: learned frontend -> api tcp/8080 connects" lab_connect frontend $API 8080
