@@ -140,6 +140,18 @@ check "enforce: frontend -> db:50051, never used, times out" \
   refused lab_connect frontend $DB 50051
 check "enforce: ... and is reported DROPPED" test "$(flows_matching \
   '.source.workload=="shop/frontend" and .destination.workload=="shop/db" and .destination.port==50051 and .verdict=="DROPPED"')" -ge 1
+echo "# a pod posing as a server to open a denied connection"
+# The node listens on 9999; host -> pod is allowed on every port by
+# default, pod -> host:9999 is not.
+setsid ip netns exec "$(lab_node_ns)" socat TCP-LISTEN:9999,fork,reuseaddr EXEC:cat \
+  </dev/null >/dev/null 2>&1 &
+LAB_SERVERS+=($!)
+sleep 0.3
+check "posing: frontend listening and connecting from port 7000 (SO_REUSEPORT) plus a crafted ACK does not reach host:9999" \
+  refused ip netns exec "$(lab_pod_ns frontend)" /usr/bin/python3 \
+  "$(dirname "$POOL")/reuseport_attack.py" $FRONTEND 10.244.0.1 9999 7000
+check "posing: ... the attempt is reported DROPPED" test "$(flows_matching \
+  '.source.workload=="shop/frontend" and .destination.workload=="host" and .destination.port==9999 and .verdict=="DROPPED"')" -ge 1
 check "enforce: nothing else was learned" test "$(segments)" == "$expected_segments"
 
 if ((failures)); then echo "running-app: $failures check(s) failed"; exit 1; fi
