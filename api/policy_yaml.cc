@@ -28,6 +28,15 @@ std::string ProtocolUpper(bulkhead::v1::Protocol proto) {
   return name;
 }
 
+// A workload name exactly as it is: yaml-cpp writes a trailing '\r' bare,
+// which YAML reads back as a line break, so names with control characters
+// are written double-quoted (escaped).
+YAML::Emitter& WriteName(YAML::Emitter& out, const std::string& name) {
+  if (std::any_of(name.begin(), name.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
+    out << YAML::DoubleQuoted;
+  return out << name;
+}
+
 }  // namespace
 
 std::string PolicyToYaml(const bulkhead::v1::Policy& policy) {
@@ -46,8 +55,8 @@ std::string PolicyToYaml(const bulkhead::v1::Policy& policy) {
   out << YAML::Key << "segments" << YAML::Value << YAML::BeginSeq;
   for (const auto* s : segments) {
     out << YAML::BeginMap;
-    out << YAML::Key << "from" << YAML::Value << s->from_workload();
-    out << YAML::Key << "to" << YAML::Value << s->to_workload();
+    WriteName(out << YAML::Key << "from" << YAML::Value, s->from_workload());
+    WriteName(out << YAML::Key << "to" << YAML::Value, s->to_workload());
     out << YAML::Key << "protocol" << YAML::Value << ProtocolUpper(s->protocol());
     out << YAML::Key << "port" << YAML::Value << s->port();
     out << YAML::Key << "origin" << YAML::Value << OriginName(s->origin());

@@ -40,7 +40,7 @@ void RunPackets(benchmark::State& state, int prog_fd, Frame frame, int expected_
     return state.SkipWithError("BPF_PROG_TEST_RUN failed (root?)");
   if (static_cast<int>(check.retval) != expected_verdict)
     return state.SkipWithError("the timed packet got another verdict than the benchmark's");
-  for (auto _ : state) {
+  for ([[maybe_unused]] auto _ : state) {
     LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
                 .data_size_in = static_cast<__u32>(frame.size()), .repeat = kRepeat);
     if (bpf_prog_test_run_opts(prog_fd, &opts) != 0) {
@@ -122,7 +122,7 @@ void Handshake(Datapath& dp) {
 // An allowed flow's established packet entering the server: one conntrack
 // lookup under an unchanged epoch. Arg: segments and identities loaded.
 void BM_EstablishedAllowed(benchmark::State& state) {
-  auto dp = LoadedDatapath(state.range(0), state.range(0));
+  auto dp = LoadedDatapath(static_cast<int>(state.range(0)), static_cast<int>(state.range(0)));
   if (!dp) return state.SkipWithError("load datapath (root?)");
   Handshake(*dp);
   RunPackets(state, dp->to_endpoint_fd(),
@@ -153,6 +153,7 @@ BENCHMARK(BM_Dropped)->UseManualTime();
 // Flow events through the learner (userspace, no kernel).
 void BM_LearnerObserve(benchmark::State& state) {
   std::vector<Workload> workloads;
+  workloads.reserve(100);
   for (int i = 0; i < 100; ++i)
     workloads.push_back({.ns = "bench", .name = "w" + std::to_string(i)});
   IdentityTable identities = *IdentityTable::Build(std::move(workloads));
@@ -165,7 +166,7 @@ void BM_LearnerObserve(benchmark::State& state) {
   e.flags = BH_FLOW_TCP_SYN;
   e.dport_be = htons(8080);
   std::uint32_t i = 0;
-  for (auto _ : state) {
+  for ([[maybe_unused]] auto _ : state) {
     e.src_identity = BH_IDENTITY_FIRST_WORKLOAD + (i % 100);
     e.dst_identity = BH_IDENTITY_FIRST_WORKLOAD + ((i / 100) % 100);
     e.sport_be = htons(32768 + (i % 28000));
@@ -180,8 +181,9 @@ BENCHMARK(BM_LearnerObserve);
 // Compile N segments and load them into a real datapath's policy map from
 // empty, through the Reconciler as the agent does.
 void BM_CompileAndLoad(benchmark::State& state) {
-  const int n = state.range(0);
+  const int n = static_cast<int>(state.range(0));
   std::vector<Workload> workloads;
+  workloads.reserve(400);
   for (int i = 0; i < 400; ++i)
     workloads.push_back({.ns = "bench", .name = "w" + std::to_string(i)});
   IdentityTable identities = *IdentityTable::Build(std::move(workloads));
@@ -193,7 +195,7 @@ void BM_CompileAndLoad(benchmark::State& state) {
   bulkhead::v1::Policy policy = store.Snapshot();
   auto datapath = Datapath::Load({.sizes = {.policy = static_cast<std::uint32_t>(n + 1)}});
   if (!datapath.ok()) return state.SkipWithError(std::string(datapath.status().message()).c_str());
-  for (auto _ : state) {
+  for ([[maybe_unused]] auto _ : state) {
     Reconciler maps(**datapath);
     auto status = maps.Apply({.policy = Compiler::Compile(policy, identities).entries});
     if (!status.ok()) return state.SkipWithError(std::string(status.status().message()).c_str());

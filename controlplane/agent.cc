@@ -303,7 +303,8 @@ void Agent::Shutdown() {
 }
 
 void Agent::OnFlowEvent(const bh_flow_event& event) {
-  history_.Add(FlowFromEvent(event, identities_, datapath_->InterfaceName(event.ifindex), clock_));
+  history_.Add(FlowFromEvent(event, identities_,
+                             datapath_->InterfaceName(static_cast<int>(event.ifindex)), clock_));
 
   if (event.verdict == BH_VERDICT_FORWARDED) store_.RecordFlow(event.segment_id, absl::Now());
   std::optional<SegmentKey> learned = learner_.Observe(event);

@@ -76,7 +76,9 @@ static_assert(BH_MODE_LEARN == bulkhead::v1::LEARN && BH_MODE_MONITOR == bulkhea
               BH_MODE_ENFORCE == bulkhead::v1::ENFORCE);
 
 absl::StatusOr<bh_mode> ParseMode(absl::string_view name) {
-  absl::StatusOr<bulkhead::v1::Mode> mode = ModeFromName(name);
+  // ModeFromName quotes what it is given, and an inventory's errors are
+  // logged: give it the name escaped (the three modes escape to themselves).
+  absl::StatusOr<bulkhead::v1::Mode> mode = ModeFromName(absl::CHexEscape(name));
   if (!mode.ok()) return mode.status();
   return static_cast<bh_mode>(*mode);
 }
@@ -176,9 +178,15 @@ absl::StatusOr<IdentityTable> IdentityTable::Build(std::vector<Workload> workloa
   }
   std::uint32_t next = std::max<std::uint32_t>(next_free, BH_IDENTITY_FIRST_WORKLOAD);
   for (const auto& [name, number] : previous)
-    if (number >= BH_IDENTITY_FIRST_WORKLOAD && number < UINT32_MAX) next = std::max(next, number + 1);
-  for (std::uint32_t& number : numbers)
-    if (number == 0) number = next++;
+    if (number >= BH_IDENTITY_FIRST_WORKLOAD && number < UINT32_MAX)
+      next = std::max(next, number + 1);
+  for (std::uint32_t& number : numbers) {
+    if (number != 0) continue;
+    if (next == 0)  // past UINT32_MAX: 0 and up are reserved
+      return absl::ResourceExhaustedError(
+          "no identity numbers left (the state's high-water mark is at the top)");
+    number = next++;
+  }
 
   IdentityTable table;
   for (std::size_t i = 0; i < workloads.size(); ++i) {

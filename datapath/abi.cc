@@ -159,7 +159,7 @@ std::string DescribeKey(const bh_policy_key& key) {
 std::string DescribeKey(const bh_addr& key) { return FormatAddress(key); }
 
 std::string DescribeKey(const bh_ipcache_lpm_key& key) {
-  int bits = IsIpv4(key.addr) ? static_cast<int>(key.prefixlen) - 96 : key.prefixlen;
+  int bits = static_cast<int>(key.prefixlen) - (IsIpv4(key.addr) ? 96 : 0);
   return absl::StrCat(FormatAddress(key.addr), "/", bits);
 }
 

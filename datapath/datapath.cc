@@ -199,11 +199,10 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   if (int err = uplink_bpf::load(uplink); err != 0) return fail(err, "load BPF object uplink");
 
   auto dp = std::unique_ptr<Datapath>(new Datapath(endpoint, uplink, options));
-  for (absl::Status layout :
+  for (const absl::Status& layout :
        {dp->ipcache_.CheckLayout(), dp->ipcache_lpm_.CheckLayout(), dp->policy_.CheckLayout(),
         dp->modes_.CheckLayout(), dp->endpoints_.CheckLayout(), dp->conntrack_.CheckLayout(),
-        dp->conntrack_new_.CheckLayout(), dp->fragments_.CheckLayout(),
-        dp->epoch_.CheckLayout()})
+        dp->conntrack_new_.CheckLayout(), dp->fragments_.CheckLayout(), dp->epoch_.CheckLayout()})
     BH_RETURN_IF_ERROR(layout);
   // Continue the epoch a pinned map kept: a restarted agent must never
   // reuse an epoch under which entries were cached with other maps.
@@ -360,7 +359,7 @@ absl::StatusOr<DatapathStats> Datapath::ReadStats() const {
   std::vector<std::uint64_t> per_cpu(cpus);
   for (std::uint32_t i = 0; i < BH_STAT_MAX; ++i) {
     if (bpf_map_lookup_elem(stats_fd_, &i, per_cpu.data()) != 0)
-      return ErrnoError(errno, absl::StrCat("lookup bh_stats ", StatName(i)));
+      return ErrnoError(errno, absl::StrCat("lookup bh_stats ", StatName(static_cast<int>(i))));
     for (std::uint64_t v : per_cpu) totals[i] += v;
   }
   return totals;

@@ -27,7 +27,10 @@ absl::Status ErrnoError(int err, absl::string_view what);
 // `lhs = value of expr` (an absl::StatusOr<T>), or return its error.
 #define BH_ASSIGN_OR_RETURN(lhs, expr) \
   BH_ASSIGN_OR_RETURN_IMPL(BH_STATUS_CONCAT(bh_statusor_, __LINE__), lhs, expr)
+// tmp and lhs are declarations: they cannot be parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define BH_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                             \
   if (!tmp.ok()) return std::move(tmp).status(); \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)

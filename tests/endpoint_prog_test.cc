@@ -105,7 +105,7 @@ std::string CaseName(const Family& f, const std::string& name) {
 
 // Rows that read the same in both families.
 void AddFamilyCases(const Family& f, std::vector<Case>& cases) {
-  auto add = [&](std::string name, std::vector<Step> before, Step packet, Expected expected,
+  auto add = [&](const std::string& name, std::vector<Step> before, Step packet, Expected expected,
                  bh_mode frontend_mode = BH_MODE_ENFORCE) {
     cases.push_back(
         {CaseName(f, name), std::move(before), std::move(packet), expected, frontend_mode});

@@ -11,6 +11,9 @@ packages=(
   libboost-dev protobuf-compiler libprotobuf-dev libabsl-dev
   libyaml-cpp-dev libcli11-dev libcap-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # tools/test.sh's sanitizer tree (clang's ASan/UBSan/libFuzzer runtimes)
+  # and tools/lint.sh
+  libclang-rt-14-dev clang-tidy
   # demo and end-to-end tests: namespaces, real traffic, JSON checks,
   # crafted frames (scapy runs under /usr/bin/python3), floods
   iproute2 socat iputils-ping jq procps python3 python3-scapy hping3 bc

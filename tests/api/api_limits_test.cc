@@ -13,6 +13,14 @@
 #include "tests/api/server_fixture.h"
 #include "tools/api_client.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define BH_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BH_ASAN 1
+#endif
+#endif
+
 namespace bulkhead::testing {
 namespace {
 
@@ -30,6 +38,17 @@ std::string Prefix(std::uint32_t bytes) {
 }
 
 constexpr std::size_t kMiB = 1024;  // in KiB, as /proc/self/status counts
+
+// Under AddressSanitizer (the sanitizer build) freed memory waits in a
+// quarantine of up to 256 MiB and goes back to the kernel late, so RSS after
+// hundreds of large answers measures the sanitizer, not the server. There
+// the bound is checked by the server's own count (pending_reply_bytes); the
+// normal build measures RSS.
+#ifdef BH_ASAN
+constexpr bool kRssMeasuresTheServer = false;
+#else
+constexpr bool kRssMeasuresTheServer = true;
+#endif
 
 TEST_F(ApiServerTest, AnnouncedBodyOverTheLimitIsRefusedBeforeItIsRead) {
   StartServer(SmallAnswer);
@@ -159,7 +178,7 @@ TEST_F(ApiServerTest, UnreadAnswersAreBoundedAndTheAgentStaysReachable) {
   std::size_t peak_growth = ProcStatusKiB("VmHWM") - rss_before;
   RecordProperty("peak_rss_growth_kib", static_cast<int>(peak_growth));
   RecordProperty("pending_reply_bytes", static_cast<int>(stats.pending_reply_bytes));
-  EXPECT_LT(peak_growth, 48 * kMiB) << "unbounded would be ~800 MiB";
+  if (kRssMeasuresTheServer) EXPECT_LT(peak_growth, 48 * kMiB) << "unbounded would be ~800 MiB";
 
   // A refused client learns why when it reads.
   auto refused = clients.back()->ReadResponse(milliseconds(2000));
@@ -189,7 +208,7 @@ TEST_F(ApiServerTest, UnreadAnswersAreBoundedAndTheAgentStaysReachable) {
       milliseconds(5000)));
   long rss_growth_after = static_cast<long>(ProcStatusKiB("VmRSS")) - static_cast<long>(rss_before);
   RecordProperty("rss_growth_after_close_kib", static_cast<int>(rss_growth_after));
-  EXPECT_LT(rss_growth_after, static_cast<long>(8 * kMiB));
+  if (kRssMeasuresTheServer) EXPECT_LT(rss_growth_after, static_cast<long>(8 * kMiB));
 }
 
 TEST_F(ApiServerTest, OneConnectionOverTheLimitIsToldWhyAndClosed) {
@@ -197,6 +216,7 @@ TEST_F(ApiServerTest, OneConnectionOverTheLimitIsToldWhyAndClosed) {
   options.max_connections = 4;
   StartServer(SmallAnswer, options);
   std::vector<std::unique_ptr<RawClient>> clients;
+  clients.reserve(4);
   for (int i = 0; i < 4; ++i) clients.push_back(std::make_unique<RawClient>(socket_path_));
   ASSERT_TRUE(WaitFor([&] { return server_->stats().open_connections == 4; }, milliseconds(1000)));
 

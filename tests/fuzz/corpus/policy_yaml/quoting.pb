@@ -1,0 +1,5 @@
+
+	shop/a: b- shop/x (0
+!'quoted'/"x"
+#comment/y „(
+	null/trueyes/~ (

@@ -1,0 +1,4 @@
+
+shop/api
+shop/db¬
+shop/web¬

@@ -1,0 +1,11 @@
+
+ø
+>shop/frontendshop/api (ê?0:£§èÿ¿©”:B•§èÿÄíÙH
+.shop/apishop/db (∏*0:§§èÿB®§èÿH
+3shop/frontendshop/api (0:§§èÿB§§èÿH
+hostshop/api (50
+shop/db
+shop/api
+shop/apiÄ
+shop/dbÅ
+shop/frontendÇ

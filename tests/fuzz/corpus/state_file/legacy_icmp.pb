@@ -1,0 +1,3 @@
+
+#
+!shop/frontendshop/api 0H

@@ -1,0 +1,11 @@
+
+ø
+>shop/frontendshop/api ÿo?0:£§èÿP¿©”:B•§èÿÄíÙH
+.@hop/apishop/db (∏*0:§§èÿB®§èÿH
+3shop/frontendshop/api 00:§§èÿB§§èÿH
+hostshop/api 850
+shd/opb
+shop/api
+shop/apiÄ
+shop/dbÅ.
+shop/frontendÇ

@@ -1,0 +1,11 @@
+
+¿
+>shop/frontendshop/api (?0:£¤ÿÿÿ–À©Ó:B¥¤Ø€’ôH
+.shop/apishop/db (¸*0:¤¤ØB¨¤ØH
+3shop/frontendshop/api (0:¤¤ØB¤¤ØH
+hostshop/api (50
+shd/opb
+shop/api
+shop/api€
+shop/db
+shop/frontend‚
