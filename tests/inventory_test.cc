@@ -82,6 +82,56 @@ TEST(InventoryTest, ControlCharactersInNamesAreRefused) {
               HasSubstr("\"name\" contains a control character"));
 }
 
+// Found by tests/fuzz (inventory): each of these used to end the agent
+// (an uncaught exception) or put a control character into the log.
+TEST(InventoryTest, ADocumentThatIsNotAMappingIsAnError) {
+  EXPECT_THAT(ParseInventory("hots s[:]\n").status().message(),
+              HasSubstr("top-level \"workloads\" list"));
+  EXPECT_THAT(ParseInventory("- a\n- b\n").status().message(),
+              HasSubstr("top-level \"workloads\" list"));
+}
+
+TEST(InventoryTest, ErrorsQuotingTheInputStayOnOneLine) {
+  for (const char* yaml :
+       {"workloads:\n  - {namespace: a, name: b, \"mo\\nde\": x}\n",
+        "workloads:\n  - {namespace: a, name: b, mode: \"en\\rforce\"}\n",
+        "workloads:\n  - {namespace: a, name: b, addresses: [\"10.0.0.1\\n\"]}\n",
+        "workloads: [\"\\x01\n"}) {
+    auto parsed = ParseInventory(yaml);
+    ASSERT_FALSE(parsed.ok()) << yaml;
+    for (char c : parsed.status().message())
+      ASSERT_FALSE(static_cast<unsigned char>(c) < 0x20) << parsed.status();
+  }
+}
+
+TEST(InventoryTest, NamesAndLabelsMustBeUtf8) {
+  // They travel in protobuf strings: a state file holding anything else
+  // would not parse at the next start. Raw bytes: YAML's own \xff escape is ÿ.
+  EXPECT_THAT(
+      ParseInventory("workloads:\n  - {namespace: a, name: \"b\xff\"}\n").status().message(),
+      HasSubstr("\"name\" is not UTF-8"));
+  EXPECT_THAT(
+      ParseInventory("workloads:\n  - {namespace: a, name: b, labels: {app: \"\xc0\xaf\"}}\n")
+          .status()
+          .message(),
+      HasSubstr("\"labels\" is not UTF-8"));
+  EXPECT_TRUE(ParseInventory("workloads:\n  - {namespace: a, name: caf\u00e9}\n").ok());
+}
+
+TEST(IdentityTableTest, RejectsAnAddressListedTwiceInOneWorkload) {
+  auto table =
+      IdentityTable::Build({{.ns = "a", .name = "x", .addresses = {"10.244.1.1", "10.244.1.1"}}});
+  ASSERT_FALSE(table.ok());
+  EXPECT_THAT(table.status().message(), HasSubstr("a/x: address 10.244.1.1 is listed twice"));
+}
+
+TEST(IdentityTableTest, NumbersNeverWrapToReservedOnes) {
+  auto table = IdentityTable::Build({{.ns = "s", .name = "a"}, {.ns = "s", .name = "b"}}, {},
+                                    /*next_free=*/UINT32_MAX);
+  ASSERT_FALSE(table.ok());
+  EXPECT_EQ(table.status().code(), absl::StatusCode::kResourceExhausted);
+}
+
 TEST(IdentityTableTest, RejectsAnAddressClaimedTwice) {
   auto table = IdentityTable::Build({{.ns = "a", .name = "x", .addresses = {"10.244.1.1"}},
                                      {.ns = "b", .name = "y", .addresses = {"10.244.1.1"}}});
@@ -113,8 +163,8 @@ TEST(IdentityTableTest, KeptNumbersStayAndNewWorkloadsTakeNumbersNeverGiven) {
   // A new workload never gets a number given before (s/c's is retired):
   // events queued under it stay s/c's.
   EXPECT_GT(*after->IdentityOf("s/a"), *before->IdentityOf("s/d"));
-  auto later = IdentityTable::Build({{.ns = "s", .name = "e"}}, after->assignments(),
-                                    after->next_free());
+  auto later =
+      IdentityTable::Build({{.ns = "s", .name = "e"}}, after->assignments(), after->next_free());
   ASSERT_TRUE(later.ok());
   EXPECT_GT(*later->IdentityOf("s/e"), *after->IdentityOf("s/a"));
 }

@@ -43,5 +43,17 @@ TEST(PolicyYamlTest, HasTheDocumentedFields) {
   EXPECT_EQ(s["flows"].as<int>(), 1);
 }
 
+// Found by tests/fuzz (policy_yaml): yaml-cpp wrote a trailing '\r' bare,
+// and the file read back named another workload.
+TEST(PolicyYamlTest, TheFileNamesEachWorkloadExactly) {
+  bulkhead::v1::Policy policy;
+  auto* s = policy.add_segments();
+  s->set_from_workload("shop/a\r");
+  s->set_to_workload("shop/b\tc");
+  YAML::Node doc = YAML::Load(PolicyToYaml(policy));
+  EXPECT_EQ(doc["segments"][0]["from"].as<std::string>(), "shop/a\r");
+  EXPECT_EQ(doc["segments"][0]["to"].as<std::string>(), "shop/b\tc");
+}
+
 }  // namespace
 }  // namespace bulkhead

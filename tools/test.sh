@@ -16,7 +16,8 @@
 #                        plus the fuzz tests (label fuzz, BULKHEAD_FUZZ_SECONDS
 #                        each) and the check that no process wrote a sanitizer
 #                        report
-#   lint                 tools/lint.sh: clang-tidy over the sources
+#   lint                 tools/lint.sh: clang-tidy over the sources, with the
+#                        sanitizer tree's compile commands (else the normal's)
 #
 # SANITIZE=0 or LINT=0 skip those stages (a quicker local run; CI runs all).
 set -euo pipefail
@@ -58,16 +59,17 @@ san_build() {
   cmake --build "$SAN_BUILD_DIR" -j "$(nproc)"
 }
 
-built=0
+lint_dir=""
 if stage "build" bh_build "$BUILD_DIR"; then
-  built=1
+  lint_dir=$BUILD_DIR
   stage "test" run_ctest "$BUILD_DIR" "$@" || true
 fi
 if [[ ${SANITIZE:-1} != 0 ]] && stage "sanitizer build" san_build; then
+  lint_dir=$SAN_BUILD_DIR  # clang's own flags, and the fuzz targets too
   stage "sanitizer test" run_ctest "$SAN_BUILD_DIR" "$@" || true
 fi
-if [[ ${LINT:-1} != 0 ]] && ((built)); then
-  stage "lint" env BUILD_DIR="$BUILD_DIR" "$BH_ROOT/tools/lint.sh" || true
+if [[ ${LINT:-1} != 0 && -n "$lint_dir" ]]; then
+  stage "lint" env BUILD_DIR="$lint_dir" "$BH_ROOT/tools/lint.sh" || true
 fi
 
 echo "=== summary"
