@@ -6,6 +6,8 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "controlplane/atomic_file.h"
+#include "controlplane/policy_store.h"
+#include "controlplane/segment.h"
 #include "datapath/abi.h"
 #include "datapath/status.h"
 
@@ -53,6 +55,7 @@ absl::StatusOr<bulkhead::v1::AgentState> ParseAgentState(std::string_view bytes)
     return absl::DataLossError("state file: not a bulkhead state file (protobuf AgentState)");
 
   std::set<std::uint32_t> segment_ids;
+  std::set<SegmentKey> segment_keys;
   for (int i = 0; i < state.policy().segments_size(); ++i) {
     const auto& s = state.policy().segments(i);
     std::string field = absl::StrCat("policy.segments[", i, "]");
@@ -65,6 +68,18 @@ absl::StatusOr<bulkhead::v1::AgentState> ParseAgentState(std::string_view bytes)
       return Invalid(absl::StrCat(field, ".port"), absl::StrCat(s.port(), " is above 65535"));
     if (s.id() == 0 || !segment_ids.insert(s.id()).second)
       return Invalid(absl::StrCat(field, ".id"), absl::StrCat(s.id(), " is 0 or given twice"));
+    for (const auto& [name, stamp] :
+         {std::pair{"first_seen", &s.first_seen()}, std::pair{"last_seen", &s.last_seen()}}) {
+      // google.protobuf.Timestamp's range: years 1 to 9999.
+      if (stamp->seconds() < -62135596800 || stamp->seconds() > 253402300799 ||
+          stamp->nanos() < 0 || stamp->nanos() > 999999999)
+        return Invalid(absl::StrCat(field, ".", name), "is not a valid timestamp");
+    }
+    // One segment per (from, to, protocol, port); old ICMP/0 is echo (8).
+    SegmentKey key = KeyOf(s);
+    if (s.protocol() == bulkhead::v1::ICMP && key.port == 0) key.port = 8;
+    if (!segment_keys.insert(key).second)
+      return Invalid(field, absl::StrCat(ToString(key), " is listed twice"));
   }
   for (const auto& [name, mode] : state.modes()) {
     std::string field = absl::StrCat("modes[\"", absl::CHexEscape(name), "\"]");
