@@ -1,5 +1,6 @@
 #include "api/enum_names.h"
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
 namespace bulkhead {
@@ -24,7 +25,8 @@ absl::StatusOr<bulkhead::v1::Mode> ModeFromName(absl::string_view name) {
   if (name == "monitor") return bulkhead::v1::MONITOR;
   if (name == "enforce") return bulkhead::v1::ENFORCE;
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown mode \"", name, "\" (expected learn, monitor or enforce)"));
+      absl::StrCat("unknown mode \"", absl::CHexEscape(name),
+                   "\" (expected learn, monitor or enforce)"));
 }
 
 std::string ProtocolName(bulkhead::v1::Protocol protocol) {

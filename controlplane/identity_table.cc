@@ -72,8 +72,9 @@ std::string YamlError(const YAML::Exception& e) {
 }  // namespace
 
 // The datapath's modes are the API's, number for number; names in one place.
-static_assert(BH_MODE_LEARN == bulkhead::v1::LEARN && BH_MODE_MONITOR == bulkhead::v1::MONITOR &&
-              BH_MODE_ENFORCE == bulkhead::v1::ENFORCE);
+static_assert(static_cast<int>(BH_MODE_LEARN) == bulkhead::v1::LEARN &&
+              static_cast<int>(BH_MODE_MONITOR) == bulkhead::v1::MONITOR &&
+              static_cast<int>(BH_MODE_ENFORCE) == bulkhead::v1::ENFORCE);
 
 absl::StatusOr<bh_mode> ParseMode(absl::string_view name) {
   // ModeFromName quotes what it is given, and an inventory's errors are
