@@ -23,20 +23,8 @@ FRONTEND=$SHOP_FRONTEND API=$SHOP_API DB=$SHOP_DB
 
 WORK=$(mktemp -d /tmp/bulkhead-failed-start.XXXXXX)
 export BULKHEAD_SOCKET="$WORK/bulkhead.sock"
-cleanup() {
-  local rc=${1:-$?}
-  trap - EXIT INT TERM
-  if [[ $rc -ne 0 ]]; then
-    echo "--- agent log"; cat "$WORK/agent.log" 2>/dev/null || true
-  fi
-  shop_teardown "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'cleanup 130' INT
-trap 'cleanup 143' TERM
-
 source "$(dirname "$0")/lib.sh"
+shop_cleanup_on_exit
 
 SIZES=(--ipcache-max 1024 --policy-max 1024 --identities-max 1024)
 # bulkheadd on the node; add --inventory, --state-dir and sizes. A plain
@@ -149,7 +137,6 @@ check "changed inventory: ... reported DROPPED" test "$(flows_matching \
   '.source.workload=="shop/frontend" and .destination.workload=="shop/db" and .destination.port==5432 and .verdict=="DROPPED"')" -ge 1
 
 echo "# the inventory is reloaded while the agent runs"
-counter() { "$BULKHEAD" status -o json | jq ".datapath_counters.$1 | tonumber"; }
 wait_counter() {  # wait_counter NAME MIN: up to 5 s for a status counter to reach MIN
   local i
   for i in $(seq 1 50); do (($(counter "$1") >= $2)) && return 0; sleep 0.1; done

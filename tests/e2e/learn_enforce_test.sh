@@ -21,20 +21,8 @@ FRONTEND=$SHOP_FRONTEND API=$SHOP_API DB=$SHOP_DB
 
 WORK=$(mktemp -d /tmp/bulkhead-e2e.XXXXXX)
 export BULKHEAD_SOCKET="$WORK/bulkhead.sock"
-cleanup() {
-  local rc=${1:-$?}  # on a signal: 128 + its number
-  trap - EXIT INT TERM
-  if [[ $rc -ne 0 ]]; then
-    echo "--- agent log"; cat "$WORK/agent.log" 2>/dev/null || true
-  fi
-  shop_teardown "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'cleanup 130' INT
-trap 'cleanup 143' TERM
-
 source "$(dirname "$0")/lib.sh"
+shop_cleanup_on_exit
 
 start_agent() { shop_start_agent "$WORK" "$BUILD_DIR" 2>>"$WORK/agent.log"; }
 
@@ -67,7 +55,6 @@ shop/api shop/db UDP 5353
 shop/frontend shop/api TCP 8080"
 check "learn: exactly the used paths became segments, by server port" \
   test "$(segments)" == "$expected_segments"
-counter() { "$BULKHEAD" status -o json | jq ".datapath_counters.$1 | tonumber"; }
 ip netns exec "$(lab_pod_ns frontend)" hping3 -q -S -p ++20000 -c 200 -i u2000 $API >/dev/null 2>&1 || true
 check "learn: a scan of 200 closed ports teaches no segment (never answered)" \
   test "$(segments)" == "$expected_segments"

@@ -20,3 +20,23 @@ segments() {
   "$BULKHEAD" policy export |
     awk '/- from:/ {f=$3} /^ +to:/ {t=$2} /protocol:/ {p=$2} /port:/ {print f, t, p, $2}' | sort
 }
+
+# shop_cleanup_on_exit: on any exit (a signal too), prints the agent log
+# ($WORK/agent.log) if the test failed, then shop_teardown "$WORK".
+shop_cleanup_on_exit() {
+  trap shop_cleanup EXIT
+  trap 'shop_cleanup 130' INT
+  trap 'shop_cleanup 143' TERM
+}
+shop_cleanup() {
+  local rc=${1:-$?}  # on a signal: 128 + its number
+  trap - EXIT INT TERM
+  if [[ $rc -ne 0 ]]; then
+    echo "--- agent log"; cat "$WORK/agent.log" 2>/dev/null || true
+  fi
+  shop_teardown "$WORK"
+  exit "$rc"
+}
+
+# counter NAME: a `bulkhead status` counter, as a number.
+counter() { "$BULKHEAD" status -o json | jq ".datapath_counters.$1 | tonumber"; }

@@ -25,20 +25,8 @@ FRONTEND=$SHOP_FRONTEND API=$SHOP_API DB=$SHOP_DB
 
 WORK=$(mktemp -d /tmp/bulkhead-running-app.XXXXXX)
 export BULKHEAD_SOCKET="$WORK/bulkhead.sock"
-cleanup() {
-  local rc=${1:-$?}
-  trap - EXIT INT TERM
-  if [[ $rc -ne 0 ]]; then
-    echo "--- agent log"; cat "$WORK/agent.log" 2>/dev/null || true
-  fi
-  shop_teardown "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'cleanup 130' INT
-trap 'cleanup 143' TERM
-
 source "$(dirname "$0")/lib.sh"
+shop_cleanup_on_exit
 
 # pool POD ARGS...: pool.py in POD, in a session of its own (ended by
 # shop_teardown with the servers).
