@@ -27,13 +27,25 @@ struct bh_addr {
 	__be32 be32[4];
 };
 
-/* Reserved identities. Workload identities start at BH_IDENTITY_FIRST_WORKLOAD. */
+/*
+ * Identities. Below 256: reserved. Workloads: from BH_IDENTITY_FIRST_WORKLOAD
+ * up to BH_IDENTITY_FIRST_NETWORK. Network sets (named CIDRs from the
+ * inventory): from BH_IDENTITY_FIRST_NETWORK up, so a hook tells a workload
+ * from a network by its number alone (as Cilium's local CIDR identities).
+ */
 enum bh_identity {
 	BH_IDENTITY_UNKNOWN = 0,
-	BH_IDENTITY_HOST = 1,  /* the node itself: its own addresses */
-	BH_IDENTITY_WORLD = 2, /* any address not in the ipcache */
+	BH_IDENTITY_HOST = 1,    /* the node itself: its own addresses */
+	BH_IDENTITY_WORLD = 2,   /* any address the ipcache does not know */
+	BH_IDENTITY_PRIVATE = 3, /* RFC 1918 and ULA addresses the ipcache knows no better */
 	BH_IDENTITY_FIRST_WORKLOAD = 256,
+	BH_IDENTITY_FIRST_NETWORK = 0x01000000,
 };
+
+static inline int bh_is_workload_identity(__u32 identity)
+{
+	return identity >= BH_IDENTITY_FIRST_WORKLOAD && identity < BH_IDENTITY_FIRST_NETWORK;
+}
 
 /* Per-workload mode, stored in the modes map keyed by identity. */
 enum bh_mode {

@@ -137,7 +137,7 @@ static __always_inline int is_related_error(const struct packet *pkt, __u64 now_
 	if (!ct.entry)
 		return 0;
 	return addr_equal(&pkt->saddr, &inner->daddr) ||
-	       identity_of(&pkt->saddr) < BH_IDENTITY_FIRST_WORKLOAD;
+	       !bh_is_workload_identity(identity_of(&pkt->saddr));
 }
 
 /* A mid-stream TCP packet that answers a request (see handle_packet):

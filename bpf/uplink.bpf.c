@@ -59,7 +59,7 @@ int from_uplink(struct xdp_md *ctx)
 	if (d.src_identity == BH_IDENTITY_HOST) {
 		d.verdict = BH_VERDICT_DROPPED;
 		d.reason = BH_REASON_SPOOFED;
-	} else if (d.dst_identity < BH_IDENTITY_FIRST_WORKLOAD || d.verdict != BH_VERDICT_DROPPED) {
+	} else if (!bh_is_workload_identity(d.dst_identity) || d.verdict != BH_VERDICT_DROPPED) {
 		return XDP_PASS;
 	}
 	stat_inc(BH_STAT_XDP_DROPPED);

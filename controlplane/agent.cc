@@ -1,8 +1,8 @@
 #include "controlplane/agent.h"
 
 #include <fnmatch.h>
-#include <sys/stat.h>
 #include <net/if.h>
+#include <sys/stat.h>
 
 #include <boost/asio/post.hpp>
 #include <cstring>
@@ -44,18 +44,18 @@ bulkhead::v1::Response ErrorResponse(const absl::Status& status) {
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(boost::asio::io_context& io,
                                                      AgentOptions options) {
   std::string stamp = FileStamp(options.inventory_path);
-  BH_ASSIGN_OR_RETURN(std::vector<Workload> workloads, LoadInventory(options.inventory_path));
+  BH_ASSIGN_OR_RETURN(Inventory inventory, LoadInventory(options.inventory_path));
   // Checked now (duplicates, an address claimed twice); numbered in Start().
-  BH_RETURN_IF_ERROR(IdentityTable::Build(workloads).status());
-  auto agent = std::unique_ptr<Agent>(new Agent(io, std::move(options), std::move(workloads)));
+  BH_RETURN_IF_ERROR(IdentityTable::Build(inventory).status());
+  auto agent = std::unique_ptr<Agent>(new Agent(io, std::move(options), std::move(inventory)));
   agent->inventory_stamp_ = std::move(stamp);
   return agent;
 }
 
-Agent::Agent(boost::asio::io_context& io, AgentOptions options, std::vector<Workload> workloads)
+Agent::Agent(boost::asio::io_context& io, AgentOptions options, Inventory inventory)
     : io_(io),
       options_(std::move(options)),
-      workloads_(std::move(workloads)),
+      inventory_(std::move(inventory)),
       learner_(identities_, [this](std::uint32_t identity) { return ModeOf(identity); }),
       history_(options_.flow_history),
       answer_timer_(io),
@@ -110,14 +110,14 @@ absl::Status Agent::Start() {
       events_, EventReader::Create(
                    io_, datapath_->events_fd(), [this](const bh_flow_event& e) { OnFlowEvent(e); },
                    datapath_->drop_events_fd()));
-  BH_ASSIGN_OR_RETURN(api_, ApiServer::Create(io_, options_.socket_path,
-                                              [this](const auto& r) { return Handle(r); },
-                                              options_.api));
-  BH_ASSIGN_OR_RETURN(interfaces_,
-                      Interfaces::Create(io_, options_.interface_pattern, *datapath_, identities_,
-                                         {.bindings_changed = [this] { OnBindingsChanged(); },
-                                          .host_addresses_changed =
-                                              [this] { OnHostAddressesChanged(); }}));
+  BH_ASSIGN_OR_RETURN(api_, ApiServer::Create(
+                                io_, options_.socket_path,
+                                [this](const auto& r) { return Handle(r); }, options_.api));
+  BH_ASSIGN_OR_RETURN(
+      interfaces_,
+      Interfaces::Create(io_, options_.interface_pattern, *datapath_, identities_,
+                         {.bindings_changed = [this] { OnBindingsChanged(); },
+                          .host_addresses_changed = [this] { OnHostAddressesChanged(); }}));
   BH_RETURN_IF_ERROR(interfaces_->Start());  // lists; attaches nothing yet
 
   // Everything the maps must hold is known: switch them at once.
@@ -129,6 +129,7 @@ absl::Status Agent::Start() {
       ApplyCounts counts,
       maps_->Apply({.policy = std::move(compiled.entries),
                     .ipcache = Compiler::Ipcache(identities_, interfaces_->host_addresses()),
+                    .prefixes = Compiler::IpcachePrefixes(identities_),
                     .endpoints = interfaces_->endpoints(),
                     .modes = modes_}));
   // What can still fail before the programs are replaced puts the maps back.
@@ -141,12 +142,12 @@ absl::Status Agent::Start() {
   if (ready.ok()) ready = SaveState();
   if (!ready.ok()) {
     absl::Status restored = maps_->Apply(before).status();
-    return absl::Status(ready.code(),
-                        absl::StrCat(ready.message(),
-                                     restored.ok() ? "; the maps were put back as they were"
-                                                   : absl::StrCat("; putting the maps back "
-                                                                  "failed too: ",
-                                                                  restored.message())));
+    return absl::Status(
+        ready.code(),
+        absl::StrCat(ready.message(), restored.ok() ? "; the maps were put back as they were"
+                                                    : absl::StrCat("; putting the maps back "
+                                                                   "failed too: ",
+                                                                   restored.message())));
   }
   LogInfo(absl::StrCat("maps reconciled: ", counts.written, " entries written, ", counts.removed,
                        " removed"));
@@ -161,8 +162,9 @@ absl::Status Agent::Start() {
   api_->Start();
   ScheduleInventoryCheck();
   LogInfo(absl::StrCat("bulkheadd ready: ", identities_.workloads().size(), " workloads, ",
-                       store_.size(), " segments, interfaces \"", options_.interface_pattern,
-                       "\", API on ", options_.socket_path));
+                       identities_.networks().size(), " network sets, ", store_.size(),
+                       " segments, interfaces \"", options_.interface_pattern, "\", API on ",
+                       options_.socket_path));
   return absl::OkStatus();
 }
 
@@ -174,25 +176,38 @@ absl::Status Agent::LoadStateAndIdentities() {
     BH_ASSIGN_OR_RETURN(state, LoadAgentState(options_.state_dir));
   }
   IdentityAssignments previous;
-  std::uint32_t next_free = state ? state->next_identity() : 0;
+  NextIdentities next;
+  if (state) next = {.workload = state->next_identity(), .network = state->next_network_identity()};
   // Numbers the pinned maps use were given, whatever the state file says.
-  for (const auto& [identity, mode] : *maps_->installed().modes)
-    if (identity < UINT32_MAX) next_free = std::max(next_free, identity + 1);
+  auto seen = [&next](std::uint32_t identity) {
+    std::uint32_t& mark = bh_is_workload_identity(identity) ? next.workload : next.network;
+    if (identity >= BH_IDENTITY_FIRST_WORKLOAD && identity < UINT32_MAX)
+      mark = std::max(mark, identity + 1);
+  };
+  for (const auto& [identity, mode] : *maps_->installed().modes) seen(identity);
+  for (const auto& [prefix, identity] : *maps_->installed().prefixes) seen(identity);
   if (state && state->identities_size() > 0) {
     previous.insert(state->identities().begin(), state->identities().end());
   } else {
-    for (const Workload& w : workloads_)
+    for (const Workload& w : inventory_.workloads)
       for (const std::string& address : w.addresses) {
         auto addr = ParseAddress(address);
         if (!addr.ok()) continue;
         auto it = maps_->installed().ipcache->find(*addr);
-        if (it != maps_->installed().ipcache->end() && it->second >= BH_IDENTITY_FIRST_WORKLOAD)
+        if (it != maps_->installed().ipcache->end() && bh_is_workload_identity(it->second))
           previous.emplace(w.id(), it->second);
       }
+    for (const NetworkSet& n : inventory_.networks)
+      for (const std::string& cidr : n.cidrs) {
+        auto prefix = ParsePrefix(cidr);
+        if (!prefix.ok()) continue;
+        auto it = maps_->installed().prefixes->find(*prefix);
+        if (it != maps_->installed().prefixes->end() && it->second >= BH_IDENTITY_FIRST_NETWORK)
+          previous.emplace(n.name, it->second);
+      }
   }
-  BH_ASSIGN_OR_RETURN(identities_,
-                      IdentityTable::Build(std::move(workloads_), previous, next_free));
-  workloads_.clear();
+  BH_ASSIGN_OR_RETURN(identities_, IdentityTable::Build(std::move(inventory_), previous, next));
+  inventory_ = {};
   for (const auto& [identity, workload] : identities_.workloads())
     modes_[identity] = workload.mode.value_or(options_.default_mode);
   if (!state) return absl::OkStatus();
@@ -252,9 +267,9 @@ void Agent::ScheduleInventoryCheck() {
 }
 
 absl::Status Agent::ReloadInventory() {
-  BH_ASSIGN_OR_RETURN(std::vector<Workload> workloads, LoadInventory(options_.inventory_path));
+  BH_ASSIGN_OR_RETURN(Inventory inventory, LoadInventory(options_.inventory_path));
   BH_ASSIGN_OR_RETURN(IdentityTable next,
-                      IdentityTable::Build(std::move(workloads), identities_.assignments(),
+                      IdentityTable::Build(std::move(inventory), identities_.assignments(),
                                            identities_.next_free()));
   std::map<std::uint32_t, bh_mode> modes;
   for (const auto& [identity, workload] : next.workloads()) {
@@ -272,6 +287,7 @@ absl::Status Agent::ReloadInventory() {
       ApplyCounts counts,
       maps_->Apply({.policy = std::move(compiled.entries),
                     .ipcache = Compiler::Ipcache(next, interfaces_->host_addresses()),
+                    .prefixes = Compiler::IpcachePrefixes(next),
                     .endpoints = interfaces_->EndpointsFor(next),
                     .modes = modes}));
   identities_ = std::move(next);
@@ -279,8 +295,9 @@ absl::Status Agent::ReloadInventory() {
   policy_dirty_ = false;
   interfaces_->Rebind();
   ++inventory_reloads_;
-  LogInfo(absl::StrCat("inventory reloaded: ", identities_.workloads().size(), " workloads; maps: ",
-                       counts.written, " entries written, ", counts.removed, " removed"));
+  LogInfo(absl::StrCat("inventory reloaded: ", identities_.workloads().size(), " workloads, ",
+                       identities_.networks().size(), " network sets; maps: ", counts.written,
+                       " entries written, ", counts.removed, " removed"));
   return SaveState();
 }
 
@@ -386,7 +403,8 @@ absl::Status Agent::SaveState() const {
     (*state.mutable_modes())[identities_.NameOf(identity)] = static_cast<bulkhead::v1::Mode>(mode);
   for (const auto& [name, identity] : identities_.assignments())
     (*state.mutable_identities())[name] = identity;
-  state.set_next_identity(identities_.next_free());
+  state.set_next_identity(identities_.next_free().workload);
+  state.set_next_network_identity(identities_.next_free().network);
   return SaveAgentState(options_.state_dir, state);
 }
 
@@ -441,7 +459,7 @@ bulkhead::v1::StatusResponse Agent::Status() const {
   auto& counters = *status.mutable_datapath_counters();
   counters["learner_learned"] = learner.learned;
   counters["learner_skipped_not_learning"] = learner.not_learning;
-  counters["learner_skipped_external_peer"] = learner.external_peer;
+  counters["learner_skipped_unknown_peer"] = learner.unknown_peer;
   counters["learner_skipped_untrusted_port"] = learner.untrusted_port;
   counters["learner_skipped_unanswered"] = answered_->counters().unanswered;
   counters["learner_skipped_too_many_waiting"] = answered_->counters().overflow;

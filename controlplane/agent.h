@@ -82,7 +82,7 @@ class Agent {
   bulkhead::v1::Response Handle(const bulkhead::v1::Request& request);
 
  private:
-  Agent(boost::asio::io_context& io, AgentOptions options, std::vector<Workload> workloads);
+  Agent(boost::asio::io_context& io, AgentOptions options, Inventory inventory);
 
   absl::Status LoadStateAndIdentities();
   void ScheduleInventoryCheck();
@@ -106,8 +106,8 @@ class Agent {
 
   boost::asio::io_context& io_;
   AgentOptions options_;
-  std::optional<AgentLock> lock_;   // held for the agent's life
-  std::vector<Workload> workloads_;  // the inventory, until Start() numbers them
+  std::optional<AgentLock> lock_;  // held for the agent's life
+  Inventory inventory_;            // until Start() numbers it
   IdentityTable identities_;
   std::map<std::uint32_t, bh_mode> modes_;  // identity -> mode, every workload
   PolicyStore store_;

@@ -89,6 +89,10 @@ int main(int argc, char** argv) {
   maps->add_option("--identities-max", sizes.identities, "workloads with a mode (~60 B each)")
       ->check(CLI::Range(1024u, 1u << 26))
       ->capture_default_str();
+  maps->add_option("--prefixes-max", sizes.ipcache_prefixes,
+                   "CIDRs of the inventory's network sets, plus 4 for `private` (~100 B each)")
+      ->check(CLI::Range(1024u, 1u << 24))
+      ->capture_default_str();
   app.set_version_flag("--version", BULKHEAD_VERSION);
   CLI11_PARSE(app, argc, argv);
   options.default_mode = *bulkhead::ParseMode(mode);

@@ -26,9 +26,16 @@ CompiledPolicy Compiler::Compile(const bulkhead::v1::Policy& policy,
 }
 
 std::map<bh_addr, std::uint32_t> Compiler::Ipcache(const IdentityTable& identities,
-                                                    const std::set<bh_addr>& host_addresses) {
+                                                   const std::set<bh_addr>& host_addresses) {
   std::map<bh_addr, std::uint32_t> entries = identities.addresses();
   for (const bh_addr& addr : host_addresses) entries.emplace(addr, BH_IDENTITY_HOST);
+  return entries;
+}
+
+PrefixEntries Compiler::IpcachePrefixes(const IdentityTable& identities) {
+  PrefixEntries entries = identities.prefixes();
+  for (const char* cidr : {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"})
+    entries.emplace(*ParsePrefix(cidr), BH_IDENTITY_PRIVATE);  // a network set's stays
   return entries;
 }
 

@@ -3,7 +3,10 @@
 //
 // Compile(): policy x identities -> the exact set of policy map entries.
 // Ipcache(): every workload address, and the node's own addresses as
-// `host`, -> its identity.
+// `host`, -> its identity. IpcachePrefixes(): the CIDR identities, consulted
+// when Ipcache() misses: `private` (RFC 1918, ULA) and the inventory's
+// network sets (a set's prefix replaces `private`'s equal one; the longest
+// prefix wins in the kernel). An address in neither is `world`.
 #pragma once
 
 #include <map>
@@ -32,6 +35,7 @@ class Compiler {
   // A workload's address is the workload's, even if the node has it too.
   static std::map<bh_addr, std::uint32_t> Ipcache(const IdentityTable& identities,
                                                   const std::set<bh_addr>& host_addresses);
+  static PrefixEntries IpcachePrefixes(const IdentityTable& identities);
 };
 
 }  // namespace bulkhead

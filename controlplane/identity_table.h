@@ -1,4 +1,4 @@
-// Workloads and the identities the datapath knows them by.
+// Workloads, network sets and the identities the datapath knows them by.
 //
 // The inventory is a YAML file:
 //
@@ -8,22 +8,32 @@
 //       labels: {app: frontend}
 //       addresses: [10.244.1.10, "fd00:244::10"]   # IPv4 and/or IPv6
 //       mode: learn            # optional; the agent's --mode otherwise
+//   networks:                  # optional: peers outside the workloads
+//     - name: payments-api
+//       cidrs: [203.0.113.0/24, "2001:db8:77::/48"]
 //
 // Strict: an unknown key, an address that cannot be a workload's (loopback,
 // multicast, broadcast, unspecified, link-local...), a control character in
-// a name are errors naming the entry and the field.
+// a name, a CIDR with host bits set are errors naming the entry and the field.
 //
-// Identities are numbers from BH_IDENTITY_FIRST_WORKLOAD up. Build() keeps
-// the numbers an earlier run gave (the agent persists them, or reads them
-// back from the pinned ipcache), so a restart or a changed inventory never
-// renumbers a live workload under the kernel's feet; new workloads take the
-// next numbers never given (the agent persists the high-water mark too, so a
-// removed workload's number is never reused), in sorted "namespace/name"
-// order. Policy is stored by workload name, never by number.
-// Immutable after Build(); safe to read from any thread.
+// Peers by name: a workload is "namespace/name"; a network set is its name
+// (no '/'); reserved: "host" (the node's own addresses), "private" (RFC 1918
+// and ULA ranges), "world" (everything else). An address is the workload's
+// that lists it, else the network set with the longest prefix holding it
+// (a set's prefix beats `private`'s), else private or world.
+//
+// Identities are numbers: workloads from BH_IDENTITY_FIRST_WORKLOAD up,
+// network sets from BH_IDENTITY_FIRST_NETWORK up. Build() keeps the numbers
+// an earlier run gave (the agent persists them, or reads them back from the
+// pinned ipcache), so a restart or a changed inventory never renumbers a live
+// workload under the kernel's feet; new entries take the next numbers never
+// given (the agent persists the high-water marks too, so a removed entry's
+// number is never reused), in sorted order. Policy is stored by name, never
+// by number. Immutable after Build(); safe to read from any thread.
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
@@ -45,51 +55,97 @@ struct Workload {
   std::string id() const { return ns + "/" + name; }
 };
 
+// Named CIDRs: a peer outside the workloads (an external API, a database
+// cluster, the corporate network).
+struct NetworkSet {
+  std::string name;
+  std::vector<std::string> cidrs;  // as written
+};
+
+struct Inventory {
+  std::vector<Workload> workloads;
+  std::vector<NetworkSet> networks;
+};
+
 // Parses inventory YAML; every error names the entry and the field.
-absl::StatusOr<std::vector<Workload>> ParseInventory(absl::string_view yaml);
-absl::StatusOr<std::vector<Workload>> LoadInventory(const std::string& path);
+absl::StatusOr<Inventory> ParseInventory(absl::string_view yaml);
+absl::StatusOr<Inventory> LoadInventory(const std::string& path);
+
+// Whether `name` is one of the reserved peers: host, world, private.
+bool IsReservedPeer(absl::string_view name);
 
 // "learn" | "monitor" | "enforce" <-> bh_mode (api/enum_names.h's names).
 absl::StatusOr<bh_mode> ParseMode(absl::string_view name);
 std::string ModeName(bh_mode mode);
 
-// "namespace/name" -> identity number.
+// "namespace/name" or a network set's name -> identity number.
 using IdentityAssignments = std::map<std::string, std::uint32_t, std::less<>>;
+
+// The lowest numbers never given, one per range; persisted with the
+// assignments.
+struct NextIdentities {
+  std::uint32_t workload = BH_IDENTITY_FIRST_WORKLOAD;
+  std::uint32_t network = BH_IDENTITY_FIRST_NETWORK;
+};
+
+// Prefix -> identity: what the datapath's prefix ipcache holds.
+using PrefixEntries = std::map<bh_ipcache_lpm_key, std::uint32_t, PrefixLess>;
 
 class IdentityTable {
  public:
-  // Fails on a duplicate workload, an address that is not an IP address, or
-  // an address claimed twice. `previous`: numbers to keep (entries for
-  // workloads no longer listed, or below the first workload number, are
-  // ignored).
-  // `next_free`: new workloads take numbers from here up (and above every
-  // kept one), so no number is ever given to a second workload.
+  // Fails on a duplicate workload or network set, an address or CIDR that
+  // does not parse, an address claimed twice, a prefix in two sets.
+  // `previous`: numbers to keep (entries no longer listed, or outside their
+  // kind's range, are ignored). `next`: new entries take numbers from here
+  // up (and above every kept one), so no number is given twice.
+  static absl::StatusOr<IdentityTable> Build(Inventory inventory,
+                                             const IdentityAssignments& previous = {},
+                                             NextIdentities next = {});
+  // Workloads alone (tests and benchmarks).
   static absl::StatusOr<IdentityTable> Build(std::vector<Workload> workloads,
                                              const IdentityAssignments& previous = {},
-                                             std::uint32_t next_free = 0);
+                                             NextIdentities next = {}) {
+    return Build(Inventory{.workloads = std::move(workloads)}, previous, next);
+  }
+  static absl::StatusOr<IdentityTable> Build(std::initializer_list<Workload> workloads,
+                                             const IdentityAssignments& previous = {},
+                                             NextIdentities next = {}) {
+    return Build(std::vector<Workload>(workloads), previous, next);
+  }
 
-  // A workload's identity by "namespace/name"; "host" is BH_IDENTITY_HOST.
-  std::optional<std::uint32_t> IdentityOf(absl::string_view workload_id) const;
+  // A peer's identity by name: "namespace/name", a network set's name,
+  // "host", "world" or "private".
+  std::optional<std::uint32_t> IdentityOf(absl::string_view peer) const;
   // The workload owning an address, if any.
   std::optional<std::uint32_t> IdentityOfAddress(const bh_addr& addr) const;
   const Workload* WorkloadOf(std::uint32_t identity) const;
-  // "namespace/name", or "world", "host", "unknown" for reserved identities.
+  const NetworkSet* NetworkOf(std::uint32_t identity) const;
+  // "namespace/name", a network set's name, "host", "world", "private", or
+  // "unknown(N)".
   std::string NameOf(std::uint32_t identity) const;
+  // Whether NameOf() would name it (not "unknown(N)").
+  bool Knows(std::uint32_t identity) const;
 
   // identity -> workload, in identity order.
   const std::map<std::uint32_t, Workload>& workloads() const { return by_identity_; }
+  // identity -> network set.
+  const std::map<std::uint32_t, NetworkSet>& networks() const { return networks_; }
   // Every workload address -> its identity.
   const std::map<bh_addr, std::uint32_t>& addresses() const { return by_address_; }
+  // Every network set's prefixes -> its identity.
+  const PrefixEntries& prefixes() const { return prefixes_; }
   // What to persist so the next Build() keeps these numbers.
   IdentityAssignments assignments() const;
-  // The lowest number never given: persist it with assignments().
-  std::uint32_t next_free() const { return next_free_; }
+  // The lowest numbers never given: persist them with assignments().
+  NextIdentities next_free() const { return next_free_; }
 
  private:
   std::map<std::uint32_t, Workload> by_identity_;
+  std::map<std::uint32_t, NetworkSet> networks_;
   std::map<bh_addr, std::uint32_t> by_address_;
+  PrefixEntries prefixes_;
   IdentityAssignments by_name_;
-  std::uint32_t next_free_ = BH_IDENTITY_FIRST_WORKLOAD;
+  NextIdentities next_free_;
 };
 
 }  // namespace bulkhead

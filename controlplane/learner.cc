@@ -17,19 +17,12 @@ std::optional<SegmentKey> Learner::Observe(const bh_flow_event& event) {
     ++counters_.not_learning;
     return std::nullopt;
   }
-  // Peers: workloads and the node itself; the node has no mode of its own.
-  auto name_of = [&](std::uint32_t identity) -> std::optional<std::string> {
-    if (identity == BH_IDENTITY_HOST) return "host";
-    const Workload* w = identities_.WorkloadOf(identity);
-    if (!w) return std::nullopt;
-    return w->id();
-  };
-
-  std::optional<std::string> from = name_of(event.src_identity);
-  std::optional<std::string> to = name_of(event.dst_identity);
-  if (!from || !to ||
-      (event.src_identity == BH_IDENTITY_HOST && event.dst_identity == BH_IDENTITY_HOST)) {
-    ++counters_.external_peer;
+  // One end a workload; the other a workload or a peer the agent can name.
+  bool workload_end =
+      bh_is_workload_identity(event.src_identity) || bh_is_workload_identity(event.dst_identity);
+  if (!workload_end || !identities_.Knows(event.src_identity) ||
+      !identities_.Knows(event.dst_identity)) {
+    ++counters_.unknown_peer;
     return std::nullopt;
   }
   if (!BothLearning(event.src_identity, event.dst_identity)) {
@@ -37,7 +30,9 @@ std::optional<SegmentKey> Learner::Observe(const bh_flow_event& event) {
     return std::nullopt;
   }
 
-  SegmentKey key{.from = *from, .to = *to, .proto = event.proto};
+  SegmentKey key{.from = identities_.NameOf(event.src_identity),
+                 .to = identities_.NameOf(event.dst_identity),
+                 .proto = event.proto};
   switch (event.proto) {
     case IPPROTO_TCP:
       // The server's port: from a SYN, or from the workload's own
@@ -78,7 +73,7 @@ std::optional<SegmentKey> Learner::Observe(const bh_flow_event& event) {
 
 bool Learner::BothLearning(std::uint32_t src_identity, std::uint32_t dst_identity) const {
   auto learning = [&](std::uint32_t identity) {
-    return identity == BH_IDENTITY_HOST || mode_of_(identity) == BH_MODE_LEARN;
+    return !bh_is_workload_identity(identity) || mode_of_(identity) == BH_MODE_LEARN;
   };
   return learning(src_identity) && learning(dst_identity);
 }

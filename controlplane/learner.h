@@ -3,11 +3,13 @@
 // A flow teaches a segment only when all of these hold:
 //   - the datapath passed it without a segment (verdict AUDIT, reason
 //     POLICY: not an unparseable frame or an orphan fragment);
-//   - both ends are known workloads, or one is the node itself (`host`);
-//     `world` peers are not learned;
-//   - both workloads are in learn mode, so a peer that is still learning
-//     never opens a path into a workload that monitors or enforces (the
-//     node has no mode: only its workload peer must be learning);
+//   - at least one end is a workload, and the other is a workload or a peer
+//     outside them that the inventory names: the node (`host`), a network
+//     set, `private` or `world` (an identity the agent does not know, from
+//     a removed workload, is not learned);
+//   - every workload end is in learn mode, so a peer that is still learning
+//     never opens a path into a workload that monitors or enforces (peers
+//     outside the workloads have no mode);
 //   - its server port is trustworthy: the destination port of a TCP SYN,
 //     or of a TCP connection seen mid-stream whose server side the datapath
 //     found in the workload's own socket table (a listening socket on the
@@ -39,7 +41,7 @@ namespace bulkhead {
 struct LearnerCounters {
   std::uint64_t learned = 0;         // events that taught a segment (new or seen)
   std::uint64_t not_learning = 0;    // forwarded, or an end not in learn mode
-  std::uint64_t external_peer = 0;   // an end is world or unknown
+  std::uint64_t unknown_peer = 0;    // an end unknown, or neither end a workload
   std::uint64_t untrusted_port = 0;  // TCP without SYN, ICMP other than echo request
 };
 
@@ -58,9 +60,9 @@ class Learner {
 
   const LearnerCounters& counters() const { return counters_; }
 
-  // Whether a flow between these two may still teach a segment (both ends
-  // learning, or one the node): checked again for a segment that waited for
-  // its answer, in case a mode changed meanwhile.
+  // Whether a flow between these two may still teach a segment (every
+  // workload end learning): checked again for a segment that waited for its
+  // answer, in case a mode changed meanwhile.
   bool BothLearning(std::uint32_t src_identity, std::uint32_t dst_identity) const;
 
  private:

@@ -29,6 +29,7 @@ bool Same(const T& a, const T& b) {
 const char* SizeFlagOf(absl::string_view map) {
   if (map == "bh_policy") return "--policy-max";
   if (map == "bh_ipcache") return "--ipcache-max";
+  if (map == "bh_ipcache_lpm") return "--prefixes-max";
   if (map == "bh_modes") return "--identities-max";
   return nullptr;
 }
@@ -73,10 +74,10 @@ class MapChange final : public Change {
     // Additions go in before removals, so both must fit at once.
     std::size_t needed = installed_.size() + added_;
     if (needed <= max_entries) return absl::OkStatus();
-    std::string message =
-        absl::StrCat("map ", map_.name(), " holds ", installed_.size(), " entries and this change adds ",
-                     added_, " before it removes ", removals_.size(), ": ", needed,
-                     " are needed at once, its size is ", max_entries);
+    std::string message = absl::StrCat("map ", map_.name(), " holds ", installed_.size(),
+                                       " entries and this change adds ", added_,
+                                       " before it removes ", removals_.size(), ": ", needed,
+                                       " are needed at once, its size is ", max_entries);
     if (const char* flag = SizeFlagOf(map_.name()))
       absl::StrAppend(&message, " (start bulkheadd with ", flag, " ", needed, " or more)");
     return absl::ResourceExhaustedError(message);
@@ -130,19 +131,25 @@ std::unique_ptr<Change> MakeChange(TypedMap<typename Entries::key_type, V>& map,
 absl::Status Reconciler::Adopt() {
   PolicyEntries policy;
   IpcacheEntries ipcache;
+  PrefixEntries prefixes;
   EndpointEntries endpoints;
   ModeEntries modes;
   BH_RETURN_IF_ERROR(datapath_.policy().ForEach(
       [&](const bh_policy_key& key, const bh_policy_value& value) { policy[key] = value; }));
   BH_RETURN_IF_ERROR(datapath_.ipcache().ForEach(
       [&](const bh_addr& addr, const bh_ipcache_value& value) { ipcache[addr] = value.identity; }));
+  BH_RETURN_IF_ERROR(datapath_.ipcache_prefixes().ForEach(
+      [&](const bh_ipcache_lpm_key& key, const bh_ipcache_value& value) {
+        prefixes[key] = value.identity;
+      }));
   BH_RETURN_IF_ERROR(datapath_.endpoints().ForEach(
       [&](std::uint32_t ifindex, const bh_endpoint_value& value) { endpoints[ifindex] = value; }));
-  BH_RETURN_IF_ERROR(datapath_.modes().ForEach(
-      [&](std::uint32_t identity, const bh_mode_value& value) {
+  BH_RETURN_IF_ERROR(
+      datapath_.modes().ForEach([&](std::uint32_t identity, const bh_mode_value& value) {
         modes[identity] = static_cast<bh_mode>(value.mode);
       }));
-  installed_ = {std::move(policy), std::move(ipcache), std::move(endpoints), std::move(modes)};
+  installed_ = {std::move(policy), std::move(ipcache), std::move(prefixes), std::move(endpoints),
+                std::move(modes)};
   return absl::OkStatus();
 }
 
@@ -159,6 +166,10 @@ absl::StatusOr<ApplyCounts> Reconciler::Apply(const MapContents& wanted) {
                                  [](bh_mode mode) { return ToKernel(mode); }));
   if (wanted.ipcache)
     changes.push_back(MakeChange(datapath_.ipcache(), *installed_.ipcache, *wanted.ipcache,
+                                 [](std::uint32_t id) { return ToKernelIdentity(id); }));
+  if (wanted.prefixes)
+    changes.push_back(MakeChange(datapath_.ipcache_prefixes(), *installed_.prefixes,
+                                 *wanted.prefixes,
                                  [](std::uint32_t id) { return ToKernelIdentity(id); }));
   if (wanted.endpoints)
     changes.push_back(MakeChange(datapath_.endpoints(), *installed_.endpoints, *wanted.endpoints,
@@ -192,6 +203,7 @@ absl::StatusOr<ApplyCounts> Reconciler::Apply(const MapContents& wanted) {
   }
   if (wanted.policy) installed_.policy = wanted.policy;
   if (wanted.ipcache) installed_.ipcache = wanted.ipcache;
+  if (wanted.prefixes) installed_.prefixes = wanted.prefixes;
   if (wanted.endpoints) installed_.endpoints = wanted.endpoints;
   if (wanted.modes) installed_.modes = wanted.modes;
   BH_RETURN_IF_ERROR(datapath_.BumpEpoch());

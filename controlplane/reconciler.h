@@ -1,4 +1,5 @@
-// The one writer of the datapath's maps: ipcache, policy, modes, endpoints
+// The one writer of the datapath's maps: ipcache (exact and prefixes),
+// policy, modes, endpoints
 // (and the epoch that tells the programs to decide again).
 //
 // The rest of the agent says what the maps must hold (MapContents, or one
@@ -8,7 +9,7 @@
 //   1. capacity first: a change that would not fit is refused before any
 //      write, naming the map, its size and what it would need;
 //   2. additions and changes, in the order policy, modes, ipcache,
-//      endpoints (a workload is never put in enforce before the segments it
+//      prefixes, endpoints (a workload is never put in enforce before the segments it
 //      needs are in, and never given an address or interface before its
 //      mode, so it is never unmanaged in between);
 //   3. removals, in the reverse order;
@@ -38,14 +39,15 @@
 
 namespace bulkhead {
 
-using IpcacheEntries = std::map<bh_addr, std::uint32_t>;         // address -> identity
-using ModeEntries = std::map<std::uint32_t, bh_mode>;            // identity -> mode
+using IpcacheEntries = std::map<bh_addr, std::uint32_t>;             // address -> identity
+using ModeEntries = std::map<std::uint32_t, bh_mode>;                // identity -> mode
 using EndpointEntries = std::map<std::uint32_t, bh_endpoint_value>;  // ifindex -> binding
 
 // What the maps must hold. A part left empty (nullopt) is not touched.
 struct MapContents {
   std::optional<PolicyEntries> policy;
   std::optional<IpcacheEntries> ipcache;
+  std::optional<PrefixEntries> prefixes;
   std::optional<EndpointEntries> endpoints;
   std::optional<ModeEntries> modes;
 };
@@ -73,7 +75,8 @@ class Reconciler {
 
  private:
   Datapath& datapath_;
-  MapContents installed_{PolicyEntries{}, IpcacheEntries{}, EndpointEntries{}, ModeEntries{}};
+  MapContents installed_{PolicyEntries{}, IpcacheEntries{}, PrefixEntries{}, EndpointEntries{},
+                         ModeEntries{}};
 };
 
 }  // namespace bulkhead

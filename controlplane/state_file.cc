@@ -6,6 +6,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "controlplane/atomic_file.h"
+#include "controlplane/identity_table.h"
 #include "controlplane/policy_store.h"
 #include "controlplane/segment.h"
 #include "datapath/abi.h"
@@ -20,16 +21,26 @@ absl::Status Invalid(absl::string_view field, absl::string_view why) {
   return absl::DataLossError(absl::StrCat("state file: ", field, ": ", why));
 }
 
-// "namespace/name", printable, one '/'.
-absl::Status CheckWorkloadName(absl::string_view field, absl::string_view name) {
+// What a peer's name may be: "namespace/name" (a workload), or one word
+// without '/' (a network set, or host, world, private); printable.
+enum class PeerKind { kWorkload, kNamed };
+absl::StatusOr<PeerKind> CheckPeerName(absl::string_view field, absl::string_view name) {
   for (char c : name) {
     auto u = static_cast<unsigned char>(c);
     if (u < 0x20 || u == 0x7f) return Invalid(field, "contains a control character");
   }
+  if (name.empty()) return Invalid(field, "is empty");
   std::size_t slash = name.find('/');
-  if (name == "host") return absl::OkStatus();
-  if (slash == absl::string_view::npos || slash == 0 || slash + 1 == name.size() ||
+  if (slash == absl::string_view::npos) return PeerKind::kNamed;
+  if (slash == 0 || slash + 1 == name.size() ||
       name.find('/', slash + 1) != absl::string_view::npos)
+    return Invalid(field, absl::StrCat("\"", name, "\" is not namespace/name"));
+  return PeerKind::kWorkload;
+}
+
+absl::Status CheckWorkloadName(absl::string_view field, absl::string_view name) {
+  BH_ASSIGN_OR_RETURN(PeerKind kind, CheckPeerName(field, name));
+  if (kind != PeerKind::kWorkload)
     return Invalid(field, absl::StrCat("\"", name, "\" is not namespace/name"));
   return absl::OkStatus();
 }
@@ -59,8 +70,10 @@ absl::StatusOr<bulkhead::v1::AgentState> ParseAgentState(std::string_view bytes)
   for (int i = 0; i < state.policy().segments_size(); ++i) {
     const auto& s = state.policy().segments(i);
     std::string field = absl::StrCat("policy.segments[", i, "]");
-    BH_RETURN_IF_ERROR(CheckWorkloadName(absl::StrCat(field, ".from_workload"), s.from_workload()));
-    BH_RETURN_IF_ERROR(CheckWorkloadName(absl::StrCat(field, ".to_workload"), s.to_workload()));
+    BH_RETURN_IF_ERROR(
+        CheckPeerName(absl::StrCat(field, ".from_workload"), s.from_workload()).status());
+    BH_RETURN_IF_ERROR(
+        CheckPeerName(absl::StrCat(field, ".to_workload"), s.to_workload()).status());
     if (!IsKnownProtocol(s.protocol()))
       return Invalid(absl::StrCat(field, ".protocol"),
                      absl::StrCat(static_cast<int>(s.protocol()), " is not a known protocol"));
@@ -92,9 +105,14 @@ absl::StatusOr<bulkhead::v1::AgentState> ParseAgentState(std::string_view bytes)
   std::set<std::uint32_t> numbers;
   for (const auto& [name, identity] : state.identities()) {
     std::string field = absl::StrCat("identities[\"", absl::CHexEscape(name), "\"]");
-    BH_RETURN_IF_ERROR(CheckWorkloadName(field, name));
-    if (identity < BH_IDENTITY_FIRST_WORKLOAD || !numbers.insert(identity).second)
-      return Invalid(field, absl::StrCat(identity, " is reserved or given twice"));
+    BH_ASSIGN_OR_RETURN(PeerKind kind, CheckPeerName(field, name));
+    // A workload's number in the workloads' range, a network set's in theirs.
+    bool in_range = kind == PeerKind::kWorkload
+                        ? bh_is_workload_identity(identity)
+                        : identity >= BH_IDENTITY_FIRST_NETWORK && !IsReservedPeer(name);
+    if (!in_range || !numbers.insert(identity).second)
+      return Invalid(field,
+                     absl::StrCat(identity, " is reserved, out of its range or given twice"));
   }
   return state;
 }
@@ -114,7 +132,8 @@ absl::StatusOr<std::optional<bulkhead::v1::AgentState>> LoadAgentState(const std
 absl::Status SaveAgentState(const std::string& dir, const bulkhead::v1::AgentState& state) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) return absl::UnavailableError(absl::StrCat("create state directory ", dir, ": ", ec.message()));
+  if (ec)
+    return absl::UnavailableError(absl::StrCat("create state directory ", dir, ": ", ec.message()));
   return WriteFileAtomically(absl::StrCat(dir, "/", kStateFile), state.SerializeAsString());
 }
 

@@ -128,6 +128,50 @@ bh_ipcache_lpm_key IpcachePrefix(const bh_addr& addr, int prefix_len) {
   return key;
 }
 
+absl::StatusOr<bh_ipcache_lpm_key> ParsePrefix(absl::string_view text) {
+  auto invalid = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", absl::CHexEscape(text), "\" is not a CIDR prefix: ", why));
+  };
+  std::size_t slash = text.find('/');
+  auto addr = ParseAddress(text.substr(0, slash));
+  if (!addr.ok()) return invalid("no IPv4 or IPv6 address before the '/'");
+  int max_len = IsIpv4(*addr) ? 32 : 128;
+  int len = max_len;
+  if (slash != absl::string_view::npos) {
+    absl::string_view digits = text.substr(slash + 1);
+    if (digits.empty() || digits.size() > 3 ||
+        digits.find_first_not_of("0123456789") != absl::string_view::npos)
+      return invalid("the length after '/' is not a number");
+    len = std::stoi(std::string(digits));
+    if (len > max_len) return invalid(absl::StrCat("the length is above ", max_len));
+  }
+  bh_ipcache_lpm_key key = IpcachePrefix(*addr, len);
+  // The network: every bit past the prefix cleared.
+  bh_addr network{};
+  auto* in = reinterpret_cast<const std::uint8_t*>(&key.addr);
+  auto* out = reinterpret_cast<std::uint8_t*>(&network);
+  for (std::uint32_t bit = 0; bit < key.prefixlen; ++bit)
+    out[bit / 8] |= in[bit / 8] & (0x80 >> (bit % 8));
+  if (!(network == key.addr))
+    return invalid(absl::StrCat("bits are set past the length (the network is ",
+                                FormatAddress(network), "/", len, ")"));
+  if (!IsIpv4(*addr) && len <= 96) {
+    // Does the IPv6 prefix contain ::ffff:0.0.0.0/96? Then IPv4 addresses
+    // would fall into it: the datapath keeps both families in one form.
+    bh_ipcache_lpm_key mapped = IpcachePrefix(Ipv4Address(0), 0);
+    bool covers = true;
+    auto* m = reinterpret_cast<const std::uint8_t*>(&mapped.addr);
+    for (std::uint32_t bit = 0; bit < key.prefixlen && covers; ++bit)
+      covers = ((in[bit / 8] ^ m[bit / 8]) & (0x80 >> (bit % 8))) == 0;
+    if (covers)
+      return invalid(
+          "it contains the IPv4-mapped range ::ffff:0:0/96; write IPv4 networks as "
+          "IPv4 (and IPv6 ones within 2000::/3, fc00::/7...)");
+  }
+  return key;
+}
+
 bh_ct_key CtKey(const bh_addr& saddr, const bh_addr& daddr, std::uint16_t sport_be,
                 std::uint16_t dport_be, std::uint8_t proto) {
   bool swap = daddr < saddr || (daddr == saddr && ntohs(dport_be) < ntohs(sport_be));
@@ -184,6 +228,11 @@ std::string DescribeKey(std::uint32_t key) { return absl::StrCat(key); }
 bool PolicyKeyLess::operator()(const bh_policy_key& a, const bh_policy_key& b) const {
   return std::tie(a.src_identity, a.dst_identity, a.proto, a.dport_be) <
          std::tie(b.src_identity, b.dst_identity, b.proto, b.dport_be);
+}
+
+bool PrefixLess::operator()(const bh_ipcache_lpm_key& a, const bh_ipcache_lpm_key& b) const {
+  int order = std::memcmp(&a.addr, &b.addr, sizeof(a.addr));
+  return order < 0 || (order == 0 && a.prefixlen < b.prefixlen);
 }
 
 }  // namespace bulkhead

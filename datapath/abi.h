@@ -53,6 +53,11 @@ std::string NonUnicastReason(const bh_addr& addr);
 
 // Key builders: ports in host order in, kernel layout out.
 bh_ipcache_lpm_key IpcachePrefix(const bh_addr& addr, int prefix_len);  // family's own bits
+// "10.0.0.0/8", "fd00::/8" or a bare address (all its bits) -> an ipcache
+// prefix. Refuses host bits past the prefix ("10.1.0.0/8": the message
+// names the network meant), lengths out of range, and IPv6 prefixes that
+// reach into the IPv4-mapped range (write those as IPv4).
+absl::StatusOr<bh_ipcache_lpm_key> ParsePrefix(absl::string_view text);
 bh_policy_key PolicyKey(std::uint32_t src_identity, std::uint32_t dst_identity, std::uint8_t proto,
                         std::uint16_t port);
 // A flow's conntrack key, as the programs make it (bpf/lib/conntrack.h):
@@ -79,6 +84,10 @@ const char* HookName(std::uint8_t hook);
 // Kernel policy keys ordered field by field (for std::map and diffs).
 struct PolicyKeyLess {
   bool operator()(const bh_policy_key& a, const bh_policy_key& b) const;
+};
+// Prefixes ordered by address, then length.
+struct PrefixLess {
+  bool operator()(const bh_ipcache_lpm_key& a, const bh_ipcache_lpm_key& b) const;
 };
 
 }  // namespace bulkhead

@@ -10,6 +10,7 @@
 #include "controlplane/flow_history.h"
 #include "controlplane/log.h"
 #include "controlplane/state_file.h"
+#include "datapath/abi.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -62,11 +63,33 @@ TEST(StateFileTest, ImpossibleValuesAreRefusedNamingTheField) {
 
   state = GoodState();
   (*state.mutable_identities())["shop/db"] = 256;
-  EXPECT_THAT(Error(state), HasSubstr("is reserved or given twice"));
+  EXPECT_THAT(Error(state), HasSubstr("out of its range or given twice"));
 
   state = GoodState();
   (*state.mutable_identities())["shop/db"] = 1;  // host
   EXPECT_THAT(Error(state), HasSubstr("identities[\"shop/db\"]: 1 is reserved"));
+
+  // A workload's number in the network sets' range, and the reverse; a
+  // reserved peer with a number; a mode for something that is not a workload.
+  state = GoodState();
+  (*state.mutable_identities())["shop/db"] = BH_IDENTITY_FIRST_NETWORK;
+  EXPECT_THAT(Error(state), HasSubstr("identities[\"shop/db\"]: 16777216 is reserved, out of"));
+  state = GoodState();
+  (*state.mutable_identities())["payments-api"] = 300;
+  EXPECT_THAT(Error(state), HasSubstr("identities[\"payments-api\"]: 300 is reserved, out of"));
+  state = GoodState();
+  (*state.mutable_identities())["world"] = BH_IDENTITY_FIRST_NETWORK + 5;
+  EXPECT_THAT(Error(state), HasSubstr("identities[\"world\"]"));
+  state = GoodState();
+  (*state.mutable_modes())["payments-api"] = bulkhead::v1::ENFORCE;
+  EXPECT_THAT(Error(state),
+              HasSubstr("modes[\"payments-api\"]: \"payments-api\" is not namespace/name"));
+
+  // Named peers are fine in segments and identities.
+  state = GoodState();
+  state.mutable_policy()->mutable_segments(0)->set_to_workload("payments-api");
+  (*state.mutable_identities())["payments-api"] = BH_IDENTITY_FIRST_NETWORK;
+  EXPECT_TRUE(ParseAgentState(state.SerializeAsString()).ok()) << Error(state);
 }
 
 class StateDirTest : public ::testing::Test {

@@ -65,15 +65,50 @@ TEST(CompilerTest, IpcacheHoldsTheWorkloadsAndTheNodeButAWorkloadKeepsItsAddress
   EXPECT_EQ(ipcache.at(*ParseAddress("10.244.1.20")), *ids.IdentityOf("shop/api"));
 }
 
+TEST(CompilerTest, PeersOutsideTheWorkloadsCompileByName) {
+  auto ids = IdentityTable::Build(
+      Inventory{.workloads = {{.ns = "shop", .name = "api", .addresses = {"10.244.1.20"}}},
+                .networks = {{.name = "payments-api", .cidrs = {"203.0.113.0/24"}},
+                             {.name = "corp", .cidrs = {"10.0.0.0/8", "fd00:99::/32"}}}});
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  CompiledPolicy compiled =
+      Compiler::Compile(PolicyOf({{"shop/api", "payments-api", IPPROTO_TCP, 443},
+                                  {"shop/api", "world", IPPROTO_TCP, 443},
+                                  {"private", "shop/api", IPPROTO_TCP, 8080},
+                                  {"host", "shop/api", IPPROTO_TCP, 9100}}),
+                        *ids);
+  EXPECT_TRUE(compiled.unresolved.empty());
+  std::uint32_t api = *ids->IdentityOf("shop/api");
+  EXPECT_TRUE(compiled.entries.contains(
+      PolicyKey(api, *ids->IdentityOf("payments-api"), IPPROTO_TCP, 443)));
+  EXPECT_TRUE(compiled.entries.contains(PolicyKey(api, BH_IDENTITY_WORLD, IPPROTO_TCP, 443)));
+  EXPECT_TRUE(compiled.entries.contains(PolicyKey(BH_IDENTITY_PRIVATE, api, IPPROTO_TCP, 8080)));
+
+  // private's ranges, each network set's prefixes; a set's 10.0.0.0/8
+  // replaces private's.
+  PrefixEntries prefixes = Compiler::IpcachePrefixes(*ids);
+  EXPECT_EQ(prefixes.size(), 6u);  // 4 private (one replaced) + 3 of the sets
+  EXPECT_EQ(prefixes.at(*ParsePrefix("10.0.0.0/8")), *ids->IdentityOf("corp"));
+  EXPECT_EQ(prefixes.at(*ParsePrefix("192.168.0.0/16")), BH_IDENTITY_PRIVATE);
+  EXPECT_EQ(prefixes.at(*ParsePrefix("fc00::/7")), BH_IDENTITY_PRIVATE);
+  EXPECT_EQ(prefixes.at(*ParsePrefix("203.0.113.0/24")), *ids->IdentityOf("payments-api"));
+}
+
 // A real datapath (programs loaded, not attached, maps private to the test),
 // with small maps so capacity is easy to reach.
 class ReconcilerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto datapath = Datapath::Load(
-        {.sizes = {.conntrack = 1024, .conntrack_new = 1024, .ipcache = 8, .ipcache_prefixes = 16,
-                   .policy = 4, .identities = 8, .endpoints = 8, .fragments = 64,
-                   .drop_reports = 64, .event_bytes = 1 << 16}});
+    auto datapath = Datapath::Load({.sizes = {.conntrack = 1024,
+                                              .conntrack_new = 1024,
+                                              .ipcache = 8,
+                                              .ipcache_prefixes = 16,
+                                              .policy = 4,
+                                              .identities = 8,
+                                              .endpoints = 8,
+                                              .fragments = 64,
+                                              .drop_reports = 64,
+                                              .event_bytes = 1 << 16}});
     ASSERT_TRUE(datapath.ok()) << datapath.status() << " (run as root)";
     datapath_ = *std::move(datapath);
     maps_ = std::make_unique<Reconciler>(*datapath_);
@@ -91,6 +126,11 @@ class ReconcilerTest : public ::testing::Test {
     EXPECT_TRUE(datapath_->ipcache()
                     .ForEach([&](const bh_addr& k, const bh_ipcache_value& v) {
                       contents["ipcache " + DescribeKey(k)] = std::to_string(v.identity);
+                    })
+                    .ok());
+    EXPECT_TRUE(datapath_->ipcache_prefixes()
+                    .ForEach([&](const bh_ipcache_lpm_key& k, const bh_ipcache_value& v) {
+                      contents["prefix " + DescribeKey(k)] = std::to_string(v.identity);
                     })
                     .ok());
     EXPECT_TRUE(datapath_->modes()
@@ -112,6 +152,7 @@ class ReconcilerTest : public ::testing::Test {
     for (const auto& [identity, w] : ids.workloads()) modes[identity] = BH_MODE_ENFORCE;
     return {.policy = Compiler::Compile(PolicyOf(segments), ids).entries,
             .ipcache = Compiler::Ipcache(ids, {*ParseAddress("10.244.0.1")}),
+            .prefixes = Compiler::IpcachePrefixes(ids),
             .endpoints = EndpointEntries{{7, {.identity = *ids.IdentityOf("shop/api")}}},
             .modes = modes};
   }
@@ -123,10 +164,11 @@ class ReconcilerTest : public ::testing::Test {
 TEST_F(ReconcilerTest, MapsHoldExactlyWhatIsWanted) {
   auto applied = maps_->Apply(Contents({kFrontendToApi, kApiToDb}));
   ASSERT_TRUE(applied.ok()) << applied.status();
-  EXPECT_EQ(applied->written, 2u + 4u + 1u + 3u);
+  EXPECT_EQ(applied->written, 2u + 4u + 4u + 1u + 3u);
   std::map<std::string, std::string> kernel = Kernel();
-  EXPECT_EQ(kernel.size(), 10u);
+  EXPECT_EQ(kernel.size(), 14u);
   EXPECT_EQ(kernel["ipcache 10.244.0.1"], std::to_string(BH_IDENTITY_HOST));
+  EXPECT_EQ(kernel["prefix 172.16.0.0/12"], std::to_string(BH_IDENTITY_PRIVATE));
 
   // The same segments less one (same ids: one store).
   PolicyEntries fewer = *Contents({kFrontendToApi, kApiToDb}).policy;
@@ -137,7 +179,7 @@ TEST_F(ReconcilerTest, MapsHoldExactlyWhatIsWanted) {
   ASSERT_TRUE(applied.ok()) << applied.status();
   EXPECT_EQ(applied->written, 0u);
   EXPECT_EQ(applied->removed, 1u);
-  EXPECT_EQ(Kernel().size(), 9u);
+  EXPECT_EQ(Kernel().size(), 13u);
 }
 
 TEST_F(ReconcilerTest, AChangeThatDoesNotFitIsRefusedBeforeAnyWrite) {
@@ -185,9 +227,7 @@ TEST_F(ReconcilerTest, AdoptedEntriesNobodyWantsAreRemovedAndDriftIsRepaired) {
   // An earlier run left an entry, and a mode changed behind our back.
   IdentityTable ids = Shop();
   ASSERT_TRUE(datapath_->ipcache().Update(*ParseAddress("10.244.1.99"), {.identity = 300}).ok());
-  ASSERT_TRUE(datapath_->modes()
-                  .Update(*ids.IdentityOf("shop/db"), {.mode = BH_MODE_LEARN})
-                  .ok());
+  ASSERT_TRUE(datapath_->modes().Update(*ids.IdentityOf("shop/db"), {.mode = BH_MODE_LEARN}).ok());
   Reconciler next_run(*datapath_);
   ASSERT_TRUE(next_run.Adopt().ok());
   auto applied = next_run.Apply(Contents({kFrontendToApi}));
@@ -237,7 +277,8 @@ TEST_F(ReconcilerTest, CandidateSegmentsAreLearnedOnlyOnceTheirFlowIsAnswered) {
   filter.Add(kApiToDb, syn, t0);
   EXPECT_EQ(filter.waiting(), 1u);
   syn.src_identity = 300;
-  for (std::uint16_t port : {1, 2, 3}) filter.Add({"shop/api", "shop/db", IPPROTO_TCP, port}, syn, t0);
+  for (std::uint16_t port : {1, 2, 3})
+    filter.Add({"shop/api", "shop/db", IPPROTO_TCP, port}, syn, t0);
   EXPECT_EQ(filter.waiting(), 3u);  // the third from 300 is over its share
   EXPECT_EQ(filter.counters().overflow, 1u);
   syn.src_identity = 301;

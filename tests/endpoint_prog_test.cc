@@ -677,6 +677,54 @@ TEST_F(DatapathBehaviourTest, UplinkLetsRepliesOfLetThroughFlowsIn) {
       << "another port is no reply";
 }
 
+// CIDR identities: an address no workload or node owns is the network set
+// with the longest prefix holding it, else private, else world; segments to
+// them work like any other, and a network set is not a workload.
+TEST_F(DatapathBehaviourTest, AddressesOutsideTheWorkloadsGetTheirCidrIdentity) {
+  constexpr std::uint32_t kPayments = BH_IDENTITY_FIRST_NETWORK;
+  constexpr std::uint32_t kCorp = BH_IDENTITY_FIRST_NETWORK + 1;
+  for (auto [cidr, identity] : {std::pair{"203.0.113.0/24", kPayments},
+                                {"2001:db8:77::/48", kPayments},
+                                {"10.99.0.0/16", kCorp},
+                                {"10.0.0.0/8", static_cast<std::uint32_t>(BH_IDENTITY_PRIVATE)},
+                                {"fc00::/7", static_cast<std::uint32_t>(BH_IDENTITY_PRIVATE)}})
+    ASSERT_TRUE(dp_->ipcache_prefixes().Update(*ParsePrefix(cidr), {.identity = identity}).ok());
+  Allow(kFrontend, kPayments, IPPROTO_TCP, 443, 11);
+  Allow(kFrontend, BH_IDENTITY_PRIVATE, IPPROTO_TCP, 5432, 12);
+  ASSERT_TRUE(dp_->BumpEpoch().ok());
+
+  struct Row {
+    const char* dst;
+    std::uint16_t port;
+    int verdict;
+    std::uint32_t dst_identity;
+  };
+  for (const Row& row : {Row{"203.0.113.7", 443, TC_ACT_OK, kPayments},
+                         Row{"2001:db8:77::7", 443, TC_ACT_OK, kPayments},
+                         Row{"203.0.113.7", 80, TC_ACT_SHOT, kPayments},
+                         Row{"10.7.7.7", 5432, TC_ACT_OK, BH_IDENTITY_PRIVATE},
+                         Row{"fd12::7", 5432, TC_ACT_OK, BH_IDENTITY_PRIVATE},
+                         // inside 10/8, but the set's longer prefix wins
+                         Row{"10.99.1.1", 5432, TC_ACT_SHOT, kCorp},
+                         Row{"198.51.100.7", 443, TC_ACT_SHOT, BH_IDENTITY_WORLD},
+                         Row{"2001:db8:78::7", 443, TC_ACT_SHOT, BH_IDENTITY_WORLD}}) {
+    bool v6 = std::string_view(row.dst).find(':') != std::string_view::npos;
+    const char* src = v6 ? kV6.frontend : kV4.frontend;
+    EXPECT_EQ(Send(From(Tcp(src, row.dst, 40000, row.port, kSyn))), row.verdict) << row.dst;
+    auto events = DrainEvents();
+    ASSERT_FALSE(events.empty()) << row.dst;
+    EXPECT_EQ(events.back().dst_identity, row.dst_identity) << row.dst;
+  }
+
+  // A router in a network set is not a workload: its error about a live
+  // flow is related (path MTU discovery keeps working).
+  const Frame syn = Tcp(kV4.frontend, "203.0.113.7", 40001, 443, kSyn);
+  ASSERT_EQ(Send(From(syn)), TC_ACT_OK);
+  EXPECT_EQ(Send(To(IcmpError(kDestUnreachable, 4, syn).Src("203.0.113.1"), kFrontendIf)),
+            TC_ACT_OK);
+  EXPECT_EQ(Stat(BH_STAT_RELATED), 1u);
+}
+
 TEST_F(DatapathBehaviourTest, UplinkDropsPacketsClaimingTheNodesAddress) {
   EXPECT_EQ(Send({kUplink, kUnboundIf, Tcp(kV4.node, kV4.api, 40000, 8080, kSyn)}), XDP_DROP);
   auto events = DrainEvents();

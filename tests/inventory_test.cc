@@ -10,7 +10,7 @@ namespace {
 using ::testing::HasSubstr;
 
 TEST(InventoryTest, ParsesTheDocumentedFormat) {
-  auto workloads = ParseInventory(R"(
+  auto inventory = ParseInventory(R"(
 workloads:
   - namespace: shop
     name: frontend
@@ -20,14 +20,80 @@ workloads:
     name: db
     addresses: [10.244.1.30, 10.244.1.31]
     mode: enforce
+networks:
+  - name: payments-api
+    cidrs: [203.0.113.0/24, "2001:db8:77::/48", 198.51.100.7]
 )");
-  ASSERT_TRUE(workloads.ok()) << workloads.status();
-  ASSERT_EQ(workloads->size(), 2u);
-  EXPECT_EQ((*workloads)[0].id(), "shop/frontend");
-  EXPECT_EQ((*workloads)[0].labels.at("app"), "frontend");
-  EXPECT_FALSE((*workloads)[0].mode.has_value());
-  EXPECT_EQ((*workloads)[1].addresses.size(), 2u);
-  EXPECT_EQ((*workloads)[1].mode, BH_MODE_ENFORCE);
+  ASSERT_TRUE(inventory.ok()) << inventory.status();
+  const std::vector<Workload>& workloads = inventory->workloads;
+  ASSERT_EQ(workloads.size(), 2u);
+  EXPECT_EQ(workloads[0].id(), "shop/frontend");
+  EXPECT_EQ(workloads[0].labels.at("app"), "frontend");
+  EXPECT_FALSE(workloads[0].mode.has_value());
+  EXPECT_EQ(workloads[1].addresses.size(), 2u);
+  EXPECT_EQ(workloads[1].mode, BH_MODE_ENFORCE);
+  ASSERT_EQ(inventory->networks.size(), 1u);
+  EXPECT_EQ(inventory->networks[0].name, "payments-api");
+  EXPECT_EQ(inventory->networks[0].cidrs.size(), 3u);
+}
+
+TEST(InventoryTest, NetworkSetErrorsNameTheEntryAndField) {
+  auto error = [](absl::string_view networks) {
+    return std::string(
+        ParseInventory(absl::StrCat("workloads: []\nnetworks:\n", networks)).status().message());
+  };
+  EXPECT_THAT(error("  - {cidrs: [10.0.0.0/8]}\n"), HasSubstr("networks[0]: \"name\" is required"));
+  EXPECT_THAT(error("  - {name: a}\n"), HasSubstr("networks[0]: \"cidrs\" is required"));
+  EXPECT_THAT(error("  - {name: a, cidrs: []}\n"), HasSubstr("\"cidrs\" is required"));
+  EXPECT_THAT(error("  - {name: a, cidrs: [10.0.0.0/8], cidr: x}\n"),
+              HasSubstr("unknown key \"cidr\" (expected name, cidrs)"));
+  EXPECT_THAT(error("  - {name: a, cidrs: [10.1.0.0/8]}\n"),
+              HasSubstr("bits are set past the length (the network is 10.0.0.0/8)"));
+  EXPECT_THAT(error("  - {name: a, cidrs: [10.0.0.0/33]}\n"), HasSubstr("above 32"));
+  EXPECT_THAT(error("  - {name: a, cidrs: [\"10.0.0.0/\"]}\n"), HasSubstr("not a number"));
+  EXPECT_THAT(error("  - {name: a, cidrs: [\"::/0\"]}\n"), HasSubstr("IPv4-mapped"));
+  EXPECT_THAT(error("  - {name: a, cidrs: [example.com]}\n"), HasSubstr("not a CIDR prefix"));
+  EXPECT_THAT(error("  - {name: world, cidrs: [10.0.0.0/8]}\n"), HasSubstr("reserved"));
+  EXPECT_THAT(error("  - {name: a/b, cidrs: [10.0.0.0/8]}\n"), HasSubstr("cannot contain '/'"));
+  EXPECT_THAT(error("  - {name: \"a\\x01\", cidrs: [10.0.0.0/8]}\n"),
+              HasSubstr("control character"));
+  EXPECT_THAT(std::string(ParseInventory("workloads: []\nnetwork: []\n").status().message()),
+              HasSubstr("unknown top-level key \"network\" (expected workloads, networks)"));
+}
+
+TEST(IdentityTableTest, NetworkSetsAreNamedPeersWithNumbersOfTheirOwn) {
+  auto table = IdentityTable::Build(Inventory{
+      .workloads = {{.ns = "shop", .name = "api", .addresses = {"10.244.1.20"}}},
+      .networks = {{.name = "payments-api", .cidrs = {"203.0.113.0/24", "2001:db8:77::/48"}},
+                   {.name = "corp", .cidrs = {"10.0.0.0/8"}}}});
+  ASSERT_TRUE(table.ok()) << table.status();
+  auto payments = table->IdentityOf("payments-api");
+  ASSERT_TRUE(payments.has_value());
+  EXPECT_GE(*payments, static_cast<std::uint32_t>(BH_IDENTITY_FIRST_NETWORK));
+  EXPECT_TRUE(bh_is_workload_identity(*table->IdentityOf("shop/api")));
+  EXPECT_FALSE(bh_is_workload_identity(*payments));
+  EXPECT_EQ(table->NameOf(*payments), "payments-api");
+  EXPECT_EQ(table->prefixes().at(*ParsePrefix("2001:db8:77::/48")), *payments);
+  EXPECT_EQ(table->prefixes().size(), 3u);
+  EXPECT_EQ(table->IdentityOf("world"), BH_IDENTITY_WORLD);
+  EXPECT_EQ(table->IdentityOf("private"), BH_IDENTITY_PRIVATE);
+  EXPECT_EQ(table->NameOf(BH_IDENTITY_PRIVATE), "private");
+  // Kept across a rebuild that adds a set sorting first.
+  auto again = IdentityTable::Build(
+      Inventory{.networks = {{.name = "a-first", .cidrs = {"192.0.2.0/24"}},
+                             {.name = "payments-api", .cidrs = {"203.0.113.0/24"}}}},
+      table->assignments(), table->next_free());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->IdentityOf("payments-api"), payments);
+  EXPECT_GT(*again->IdentityOf("a-first"), *table->IdentityOf("payments-api"));
+}
+
+TEST(IdentityTableTest, APrefixInTwoNetworkSetsIsRefused) {
+  auto table =
+      IdentityTable::Build(Inventory{.networks = {{.name = "a", .cidrs = {"192.0.2.0/24"}},
+                                                  {.name = "b", .cidrs = {"192.0.2.0/24"}}}});
+  ASSERT_FALSE(table.ok());
+  EXPECT_THAT(table.status().message(), HasSubstr("192.0.2.0/24 is also in network set a"));
 }
 
 TEST(InventoryTest, ErrorsNameTheEntryAndField) {
@@ -66,10 +132,10 @@ TEST(InventoryTest, AddressesThatCannotBeAWorkloadsAreRefused) {
 }
 
 TEST(InventoryTest, IPv6AddressesAreWorkloadAddresses) {
-  auto workloads = ParseInventory(
+  auto inventory = ParseInventory(
       "workloads:\n  - {namespace: a, name: b, addresses: [10.244.1.1, \"fd00:244::1\"]}\n");
-  ASSERT_TRUE(workloads.ok()) << workloads.status();
-  auto table = IdentityTable::Build(*workloads);
+  ASSERT_TRUE(inventory.ok()) << inventory.status();
+  auto table = IdentityTable::Build(*inventory);
   ASSERT_TRUE(table.ok()) << table.status();
   EXPECT_EQ(table->IdentityOfAddress(*ParseAddress("fd00:244::1")), table->IdentityOf("a/b"));
   EXPECT_EQ(table->IdentityOfAddress(*ParseAddress("10.244.1.1")), table->IdentityOf("a/b"));
@@ -127,7 +193,7 @@ TEST(IdentityTableTest, RejectsAnAddressListedTwiceInOneWorkload) {
 
 TEST(IdentityTableTest, NumbersNeverWrapToReservedOnes) {
   auto table = IdentityTable::Build({{.ns = "s", .name = "a"}, {.ns = "s", .name = "b"}}, {},
-                                    /*next_free=*/UINT32_MAX);
+                                    {.workload = BH_IDENTITY_FIRST_NETWORK - 1});
   ASSERT_FALSE(table.ok());
   EXPECT_EQ(table.status().code(), absl::StatusCode::kResourceExhausted);
 }

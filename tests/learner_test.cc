@@ -15,16 +15,17 @@ namespace {
 class LearnerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto table = IdentityTable::Build({
-        {.ns = "shop", .name = "frontend", .addresses = {"10.244.1.10"}},
-        {.ns = "shop", .name = "api", .addresses = {"10.244.1.20"}},
-        {.ns = "shop", .name = "db", .addresses = {"10.244.1.30"}},
-    });
+    auto table = IdentityTable::Build(
+        Inventory{.workloads = {{.ns = "shop", .name = "frontend", .addresses = {"10.244.1.10"}},
+                                {.ns = "shop", .name = "api", .addresses = {"10.244.1.20"}},
+                                {.ns = "shop", .name = "db", .addresses = {"10.244.1.30"}}},
+                  .networks = {{.name = "payments-api", .cidrs = {"203.0.113.0/24"}}}});
     ASSERT_TRUE(table.ok()) << table.status();
     identities_ = std::make_unique<IdentityTable>(*std::move(table));
     frontend_ = *identities_->IdentityOf("shop/frontend");
     api_ = *identities_->IdentityOf("shop/api");
     db_ = *identities_->IdentityOf("shop/db");
+    payments_ = *identities_->IdentityOf("payments-api");
     for (auto id : {frontend_, api_, db_}) modes_[id] = BH_MODE_LEARN;
     learner_ = std::make_unique<Learner>(*identities_, [this](std::uint32_t id) {
       auto it = modes_.find(id);
@@ -51,7 +52,7 @@ class LearnerTest : public ::testing::Test {
   std::unique_ptr<IdentityTable> identities_;
   std::map<std::uint32_t, bh_mode> modes_;
   std::unique_ptr<Learner> learner_;
-  std::uint32_t frontend_, api_, db_;
+  std::uint32_t frontend_, api_, db_, payments_;
 };
 
 TEST_F(LearnerTest, LearnsServerPortNotEphemeralPort) {
@@ -181,10 +182,35 @@ TEST_F(LearnerTest, FramesPassedForOtherReasonsTeachNothing) {
   EXPECT_FALSE(learner_->Observe(unparseable).has_value());
 }
 
-TEST_F(LearnerTest, WorldAndUnknownPeersAreNotLearned) {
-  EXPECT_FALSE(learner_->Observe(TcpSyn(BH_IDENTITY_WORLD, 40000, api_, 8080)).has_value());
+TEST_F(LearnerTest, PeersOutsideTheWorkloadsAreLearnedByName) {
+  // A workload calling an external API (a network set), the internet, a
+  // private address nobody declared; a node's health check; world calling in.
+  EXPECT_EQ(learner_->Observe(TcpSyn(api_, 40000, payments_, 443)),
+            (SegmentKey{"shop/api", "payments-api", IPPROTO_TCP, 443}));
+  EXPECT_EQ(learner_->Observe(TcpSyn(api_, 40001, BH_IDENTITY_WORLD, 443)),
+            (SegmentKey{"shop/api", "world", IPPROTO_TCP, 443}));
+  EXPECT_EQ(learner_->Observe(TcpSyn(api_, 40002, BH_IDENTITY_PRIVATE, 5432)),
+            (SegmentKey{"shop/api", "private", IPPROTO_TCP, 5432}));
+  EXPECT_EQ(learner_->Observe(TcpSyn(BH_IDENTITY_WORLD, 40003, frontend_, 80)),
+            (SegmentKey{"world", "shop/frontend", IPPROTO_TCP, 80}));
+  EXPECT_EQ(learner_->counters().learned, 4u);
+}
+
+TEST_F(LearnerTest, UnknownPeersAndFlowsWithoutAWorkloadAreNotLearned) {
+  // 9999: a removed workload's number; 0x01000099: no such network set.
   EXPECT_FALSE(learner_->Observe(TcpSyn(api_, 40000, 9999, 443)).has_value());
-  EXPECT_EQ(learner_->counters().external_peer, 2u);
+  EXPECT_FALSE(learner_->Observe(TcpSyn(api_, 40000, 0x01000099, 443)).has_value());
+  // Neither end a workload: not this node's workloads' business.
+  EXPECT_FALSE(learner_->Observe(TcpSyn(BH_IDENTITY_HOST, 40000, BH_IDENTITY_WORLD, 443)));
+  EXPECT_FALSE(learner_->Observe(TcpSyn(payments_, 40000, BH_IDENTITY_HOST, 22)));
+  EXPECT_EQ(learner_->counters().unknown_peer, 4u);
+}
+
+TEST_F(LearnerTest, AWorkloadEndThatIsNotLearningStopsAnExternalPeer) {
+  modes_[api_] = BH_MODE_ENFORCE;
+  EXPECT_FALSE(learner_->Observe(TcpSyn(BH_IDENTITY_WORLD, 40000, api_, 443)).has_value());
+  EXPECT_FALSE(learner_->Observe(TcpSyn(api_, 40000, payments_, 443)).has_value());
+  EXPECT_EQ(learner_->counters().not_learning, 2u);
 }
 
 }  // namespace

@@ -89,7 +89,7 @@ static __always_inline void decide(struct decision *d, enum bh_hook hook, __u32 
 	}
 	d->segment_id = segment_of(d->src_identity, d->dst_identity, proto, policy_port_be);
 	if (!d->segment_id && bh_cfg.allow_host_to_workloads &&
-	    d->src_identity == BH_IDENTITY_HOST && d->dst_identity >= BH_IDENTITY_FIRST_WORKLOAD)
+	    d->src_identity == BH_IDENTITY_HOST && bh_is_workload_identity(d->dst_identity))
 		d->segment_id = BH_SEGMENT_HOST_TO_WORKLOAD;
 	if (d->segment_id) {
 		d->verdict = BH_VERDICT_FORWARDED;

@@ -8,10 +8,13 @@
 //    travel in the state file and the API), and only addresses a workload can have: they parse,
 //    and are not unspecified, loopback, multicast, broadcast, link-local or
 //    reserved (checked here on the bytes, independently of the parser);
-//  - what is accepted, written back as YAML, parses to the same workloads;
-//  - a table that builds maps every workload and address to one identity at
-//    or above BH_IDENTITY_FIRST_WORKLOAD, and rebuilding it with its own
-//    assignments (a restart) renumbers nothing.
+//  - network sets have printable names without '/', none reserved, and
+//    CIDRs that parse as prefixes;
+//  - what is accepted, written back as YAML, parses to the same inventory;
+//  - a table that builds maps every workload and address to one identity in
+//    the workloads' range, every network set and prefix to one in theirs,
+//    and rebuilding it with its own assignments (a restart) renumbers
+//    nothing.
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -32,7 +35,13 @@ namespace {
 
 using fuzz::IsPrintable;
 
-bool SameWorkloads(const std::vector<Workload>& a, const std::vector<Workload>& b) {
+bool SameInventory(const Inventory& x, const Inventory& y) {
+  if (x.networks.size() != y.networks.size()) return false;
+  for (std::size_t i = 0; i < x.networks.size(); ++i)
+    if (x.networks[i].name != y.networks[i].name || x.networks[i].cidrs != y.networks[i].cidrs)
+      return false;
+  const std::vector<Workload>& a = x.workloads;
+  const std::vector<Workload>& b = y.workloads;
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
     if (a[i].ns != b[i].ns || a[i].name != b[i].name || a[i].labels != b[i].labels ||
@@ -42,10 +51,10 @@ bool SameWorkloads(const std::vector<Workload>& a, const std::vector<Workload>& 
   return true;
 }
 
-std::string ToYaml(const std::vector<Workload>& workloads) {
+std::string ToYaml(const Inventory& inventory) {
   YAML::Emitter out;
   out << YAML::BeginMap << YAML::Key << "workloads" << YAML::Value << YAML::BeginSeq;
-  for (const Workload& w : workloads) {
+  for (const Workload& w : inventory.workloads) {
     out << YAML::BeginMap;
     out << YAML::Key << "namespace" << YAML::Value << w.ns;
     out << YAML::Key << "name" << YAML::Value << w.name;
@@ -54,7 +63,15 @@ std::string ToYaml(const std::vector<Workload>& workloads) {
     if (w.mode) out << YAML::Key << "mode" << YAML::Value << ModeName(*w.mode);
     out << YAML::EndMap;
   }
-  out << YAML::EndSeq << YAML::EndMap;
+  out << YAML::EndSeq;
+  if (!inventory.networks.empty()) {
+    out << YAML::Key << "networks" << YAML::Value << YAML::BeginSeq;
+    for (const NetworkSet& n : inventory.networks)
+      out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << n.name << YAML::Key << "cidrs"
+          << YAML::Value << n.cidrs << YAML::EndMap;
+    out << YAML::EndSeq;
+  }
+  out << YAML::EndMap;
   return out.c_str();
 }
 
@@ -95,8 +112,14 @@ bool FitsAProtobufString(const std::string& text) {
   return bulkhead::v1::WorkloadStatus().ParseFromString(message.SerializeAsString());
 }
 
-void CheckAccepted(const std::vector<Workload>& workloads) {
-  for (const Workload& w : workloads) {
+void CheckAccepted(const Inventory& inventory) {
+  for (const NetworkSet& n : inventory.networks) {
+    FUZZ_CHECK(!n.name.empty() && IsPrintable(n.name) && FitsAProtobufString(n.name)) << n.name;
+    FUZZ_CHECK(n.name.find('/') == std::string::npos && !IsReservedPeer(n.name)) << n.name;
+    FUZZ_CHECK(!n.cidrs.empty()) << n.name;
+    for (const std::string& cidr : n.cidrs) FUZZ_CHECK(ParsePrefix(cidr).ok()) << cidr;
+  }
+  for (const Workload& w : inventory.workloads) {
     for (const std::string* name : {&w.ns, &w.name}) {
       FUZZ_CHECK(!name->empty()) << w.id();
       FUZZ_CHECK(IsPrintable(*name)) << w.id();
@@ -118,15 +141,16 @@ void CheckAccepted(const std::vector<Workload>& workloads) {
   }
 }
 
-void CheckTable(const std::vector<Workload>& workloads) {
-  auto table = IdentityTable::Build(workloads);
+void CheckTable(const Inventory& inventory) {
+  const std::vector<Workload>& workloads = inventory.workloads;
+  auto table = IdentityTable::Build(inventory);
   if (!table.ok()) {
     FUZZ_CHECK(IsPrintable(table.status().message())) << table.status();
     return;
   }
   FUZZ_CHECK(table->workloads().size() == workloads.size());
   for (const auto& [identity, w] : table->workloads()) {
-    FUZZ_CHECK(identity >= BH_IDENTITY_FIRST_WORKLOAD) << identity;
+    FUZZ_CHECK(bh_is_workload_identity(identity)) << identity;
     FUZZ_CHECK(table->IdentityOf(w.id()) == identity) << w.id();
     FUZZ_CHECK(table->NameOf(identity) == w.id()) << w.id();
     for (const std::string& address : w.addresses) {
@@ -138,8 +162,15 @@ void CheckTable(const std::vector<Workload>& workloads) {
   std::size_t address_count = 0;
   for (const Workload& w : workloads) address_count += w.addresses.size();
   FUZZ_CHECK(table->addresses().size() <= address_count);
+  FUZZ_CHECK(table->networks().size() == inventory.networks.size());
+  for (const auto& [identity, n] : table->networks()) {
+    FUZZ_CHECK(identity >= BH_IDENTITY_FIRST_NETWORK) << identity;
+    FUZZ_CHECK(table->IdentityOf(n.name) == identity) << n.name;
+    for (const std::string& cidr : n.cidrs)
+      FUZZ_CHECK(table->prefixes().at(*ParsePrefix(cidr)) == identity) << cidr;
+  }
 
-  auto again = IdentityTable::Build(workloads, table->assignments());
+  auto again = IdentityTable::Build(inventory, table->assignments());
   FUZZ_CHECK(again.ok()) << again.status();
   FUZZ_CHECK(again->assignments() == table->assignments());
 }
@@ -155,19 +186,19 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace bulkhead;
   absl::string_view text(reinterpret_cast<const char*>(data), size);
-  auto workloads = ParseInventory(text);
-  if (!workloads.ok()) {
-    FUZZ_CHECK(!workloads.status().message().empty());
-    FUZZ_CHECK(fuzz::IsPrintable(workloads.status().message())) << workloads.status();
+  auto inventory = ParseInventory(text);
+  if (!inventory.ok()) {
+    FUZZ_CHECK(!inventory.status().message().empty());
+    FUZZ_CHECK(fuzz::IsPrintable(inventory.status().message())) << inventory.status();
     return 0;
   }
-  CheckAccepted(*workloads);
+  CheckAccepted(*inventory);
 
-  std::string yaml = ToYaml(*workloads);
+  std::string yaml = ToYaml(*inventory);
   auto reparsed = ParseInventory(yaml);
   FUZZ_CHECK(reparsed.ok()) << reparsed.status() << "\n" << yaml;
-  FUZZ_CHECK(SameWorkloads(*workloads, *reparsed)) << yaml;
+  FUZZ_CHECK(SameInventory(*inventory, *reparsed)) << yaml;
 
-  CheckTable(*workloads);
+  CheckTable(*inventory);
   return 0;
 }

@@ -6,10 +6,11 @@
 //  - an error is one printable line and a DataLoss error (the agent refuses
 //    to start on it);
 //  - an accepted state keeps the contract of state_file.h, checked here
-//    independently: workload names are "namespace/name" (or "host") without
-//    control characters, protocols known, ports at most 65535, segment ids
-//    non-zero and unique, modes learn/monitor/enforce, identity numbers
-//    unique and not reserved, timestamps valid;
+//    independently: peer names are "namespace/name" or one word without
+//    '/' (a network set, host, world, private), printable; modes only for
+//    workloads; protocols known, ports at most 65535, segment ids non-zero
+//    and unique, modes learn/monitor/enforce, identity numbers unique and in
+//    their kind's range, timestamps valid;
 //  - an accepted state, serialised again, parses to the same state;
 //  - restoring it into the PolicyStore loses and invents no segment (fields
 //    unknown to this build aside);
@@ -44,10 +45,15 @@ using google::protobuf::util::TimeUtil;
 
 bool IsWorkloadName(std::string_view name) {
   if (!IsPrintable(name)) return false;
-  if (name == "host") return true;
   std::size_t slash = name.find('/');
   return slash != std::string_view::npos && slash > 0 && slash + 1 < name.size() &&
          name.find('/', slash + 1) == std::string_view::npos;
+}
+
+// A workload, or a named peer outside the workloads.
+bool IsPeerName(std::string_view name) {
+  return IsWorkloadName(name) ||
+         (!name.empty() && IsPrintable(name) && name.find('/') == std::string_view::npos);
 }
 
 bool IsValidTimestamp(const google::protobuf::Timestamp& t) {
@@ -58,8 +64,8 @@ bool IsValidTimestamp(const google::protobuf::Timestamp& t) {
 void CheckContract(const bulkhead::v1::AgentState& state) {
   std::set<std::uint32_t> ids;
   for (const auto& s : state.policy().segments()) {
-    FUZZ_CHECK(IsWorkloadName(s.from_workload())) << s.ShortDebugString();
-    FUZZ_CHECK(IsWorkloadName(s.to_workload())) << s.ShortDebugString();
+    FUZZ_CHECK(IsPeerName(s.from_workload())) << s.ShortDebugString();
+    FUZZ_CHECK(IsPeerName(s.to_workload())) << s.ShortDebugString();
     FUZZ_CHECK(s.protocol() == bulkhead::v1::ICMP || s.protocol() == bulkhead::v1::TCP ||
                s.protocol() == bulkhead::v1::UDP || s.protocol() == bulkhead::v1::ICMPV6 ||
                s.protocol() == bulkhead::v1::SCTP)
@@ -77,8 +83,10 @@ void CheckContract(const bulkhead::v1::AgentState& state) {
   }
   std::set<std::uint32_t> numbers;
   for (const auto& [name, identity] : state.identities()) {
-    FUZZ_CHECK(IsWorkloadName(name)) << name;
-    FUZZ_CHECK(identity >= BH_IDENTITY_FIRST_WORKLOAD && numbers.insert(identity).second)
+    FUZZ_CHECK(IsPeerName(name) && !IsReservedPeer(name)) << name;
+    FUZZ_CHECK((IsWorkloadName(name) ? bh_is_workload_identity(identity)
+                                     : identity >= BH_IDENTITY_FIRST_NETWORK) &&
+               numbers.insert(identity).second)
         << name << " " << identity;
   }
 }
@@ -108,21 +116,27 @@ void CheckRestore(const bulkhead::v1::Policy& policy) {
   PolicyToYaml(restored);  // every accepted state can be exported
 }
 
-// The agent's start: the inventory's workloads numbered with the state's
-// identities and high-water mark. Every workload, kept or new, gets its own
-// number, none reserved.
+// The agent's start: the inventory's workloads and network sets numbered
+// with the state's identities and high-water marks. Every entry, kept or
+// new, gets its own number in its kind's range.
 void CheckIdentities(const bulkhead::v1::AgentState& state) {
-  std::vector<Workload> workloads;
+  Inventory inventory;
+  std::vector<Workload>& workloads = inventory.workloads;
   IdentityAssignments previous;
   for (const auto& [name, identity] : state.identities()) {
     std::size_t slash = name.find('/');
-    if (slash == std::string::npos) continue;
-    workloads.push_back({.ns = name.substr(0, slash), .name = name.substr(slash + 1)});
+    if (slash == std::string::npos)
+      inventory.networks.push_back({.name = name, .cidrs = {}});
+    else
+      workloads.push_back({.ns = name.substr(0, slash), .name = name.substr(slash + 1)});
     previous.emplace(name, identity);
   }
   workloads.push_back({.ns = "fuzz", .name = "new-1"});
   workloads.push_back({.ns = "fuzz", .name = "new-2"});
-  auto table = IdentityTable::Build(workloads, previous, state.next_identity());
+  inventory.networks.push_back({.name = "fuzz-new-network", .cidrs = {}});
+  auto table = IdentityTable::Build(
+      inventory, previous,
+      {.workload = state.next_identity(), .network = state.next_network_identity()});
   if (!table.ok()) {
     FUZZ_CHECK(IsPrintable(table.status().message())) << table.status();
     return;
@@ -138,6 +152,10 @@ void CheckIdentities(const bulkhead::v1::AgentState& state) {
           << w.id() << " renumbered from " << kept->second;
   }
   FUZZ_CHECK(table->workloads().size() == workloads.size());
+  for (const auto& [identity, n] : table->networks()) {
+    FUZZ_CHECK(identity >= BH_IDENTITY_FIRST_NETWORK) << n.name << " got " << identity;
+    FUZZ_CHECK(numbers.insert(identity).second) << n.name << " got " << identity;
+  }
 }
 
 }  // namespace

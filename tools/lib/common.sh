@@ -37,27 +37,30 @@ lab_create_node() {
 }
 
 # lab_add_pod NAME ADDR GW [ADDR6 GW6]: with ADDR6, the pod also gets that
-# IPv6 address, routed the same way (GW6/128 on the node side).
+# IPv6 address, routed the same way (GW6/128 on the node side). The node
+# side is named ${LAB_LINK_PREFIX:-lxc-}NAME: another prefix makes a host the
+# agent does not attach to (a peer outside the workloads).
 lab_add_pod() {
-  local name=$1 addr=$2 gw=$3 addr6=${4:-} gw6=${5:-} node pod
+  local name=$1 addr=$2 gw=$3 addr6=${4:-} gw6=${5:-} node pod link
   node=$(lab_node_ns)
   pod=$(lab_pod_ns "$name")
+  link="${LAB_LINK_PREFIX:-lxc-}$name"
   ip netns add "$pod"
-  ip -n "$node" link add "lxc-$name" type veth peer name eth0 netns "$pod"
+  ip -n "$node" link add "$link" type veth peer name eth0 netns "$pod"
   ip -n "$pod" link set lo up
   ip -n "$pod" link set eth0 up
   ip -n "$pod" addr add "$addr/32" dev eth0
   ip -n "$pod" route add "$gw" dev eth0 scope link
   ip -n "$pod" route add default via "$gw" dev eth0
-  ip -n "$node" addr add "$gw/32" dev "lxc-$name"
-  ip -n "$node" link set "lxc-$name" up
-  ip -n "$node" route add "$addr/32" dev "lxc-$name"
+  ip -n "$node" addr add "$gw/32" dev "$link"
+  ip -n "$node" link set "$link" up
+  ip -n "$node" route add "$addr/32" dev "$link"
   if [[ -n "$addr6" ]]; then
     ip -n "$pod" -6 addr add "$addr6/128" dev eth0 nodad
     ip -n "$pod" -6 route add "$gw6" dev eth0
     ip -n "$pod" -6 route add default via "$gw6" dev eth0
-    ip -n "$node" -6 addr add "$gw6/128" dev "lxc-$name" nodad
-    ip -n "$node" -6 route add "$addr6/128" dev "lxc-$name"
+    ip -n "$node" -6 addr add "$gw6/128" dev "$link" nodad
+    ip -n "$node" -6 route add "$addr6/128" dev "$link"
   fi
 }
 
