@@ -59,6 +59,15 @@ std::string PolicyToYaml(const bulkhead::v1::Policy& policy) {
     WriteName(out << YAML::Key << "to" << YAML::Value, s->to_workload());
     out << YAML::Key << "protocol" << YAML::Value << ProtocolUpper(s->protocol());
     out << YAML::Key << "port" << YAML::Value << s->port();
+    if (s->port_end() != 0) {
+      // A range, as Kubernetes writes one (port, endPort); 0-65535: any port.
+      out << YAML::Key << "endPort" << YAML::Value << s->port_end();
+      if (s->port() == 0 && s->port_end() == 65535) out << YAML::Comment("any port");
+    }
+    if (s->collapsed_ports() != 0) {
+      out << YAML::Key << "collapsedPorts" << YAML::Value << s->collapsed_ports();
+      out << YAML::Comment("learned ports collapsed into this range");
+    }
     out << YAML::Key << "origin" << YAML::Value << OriginName(s->origin());
     if (s->has_first_seen())
       out << YAML::Key << "firstSeen" << YAML::Value << TimeUtil::ToString(s->first_seen());

@@ -11,6 +11,13 @@
 //       firstSeen: 2026-11-22T05:41:55.123Z
 //       lastSeen: 2026-11-22T05:41:57.004Z
 //       flows: 3
+//     - from: shop/batch
+//       to: shop/cache
+//       protocol: TCP
+//       port: 30000
+//       endPort: 30100       # a range (0-65535: any port)
+//       collapsedPorts: 24   # learning collapsed 24 distinct ports into it
+//       ...
 //
 // Segments are sorted by (from, to, protocol, port) and keys always come in
 // this order, so the same policy always gives the same bytes.

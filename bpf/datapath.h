@@ -20,7 +20,7 @@
 
 #include <linux/types.h> /* __u32, __be16...: the same typedefs on both sides */
 
-#define BH_ABI_VERSION 2
+#define BH_ABI_VERSION 3
 
 /* An address of either family (see above). */
 struct bh_addr {
@@ -78,6 +78,7 @@ enum bh_reason {
 	BH_REASON_UNPARSEABLE = 5, /* unknown EtherType, too many VLAN tags or IPv6
 				    * extension headers, unknown extension header */
 	BH_REASON_UNBOUND = 6,     /* fail-closed: interface not bound to a workload yet */
+	BH_REASON_GUARDRAIL = 7,   /* a guardrail denies it: dropped in every mode */
 	BH_REASON_MAX,
 };
 
@@ -103,6 +104,7 @@ enum bh_stat {
 	BH_STAT_DROPPED_FRAGMENT,      /* dropped in enforce, BH_REASON_FRAGMENT */
 	BH_STAT_DROPPED_UNPARSEABLE,   /* dropped in enforce, BH_REASON_UNPARSEABLE */
 	BH_STAT_DROPPED_UNBOUND,       /* dropped, fail-closed, BH_REASON_UNBOUND */
+	BH_STAT_DROPPED_GUARDRAIL,     /* dropped in every mode, BH_REASON_GUARDRAIL */
 	BH_STAT_XDP_DROPPED,           /* dropped at the uplink before an skb existed */
 	BH_STAT_CT_CREATED,            /* conntrack entries made (new flows let through) */
 	BH_STAT_CT_CONFIRMED,          /* flows moved to the confirmed table */
@@ -112,6 +114,9 @@ enum bh_stat {
 	BH_STAT_EVENTS_SUPPRESSED,     /* events held back by the rate limit (counted only) */
 	BH_STAT_MAX,
 };
+/* Slots of the stats map: room for counters a later agent adds, so the
+ * pinned map keeps its definition. */
+#define BH_STAT_SLOTS 64
 
 /*
  * Load-time settings of the programs, set by the agent between open and load
@@ -157,8 +162,15 @@ struct bh_config {
  */
 struct bh_epoch_value {
 	__u32 policy;
-	__u32 pad;
+	__u32 lookups; /* BH_LOOKUP_*: the optional maps that hold entries */
 };
+
+/* Bits of bh_epoch_value.lookups. A hook looks into these maps only when
+ * their bit is set, so an agent without ranges or guardrails pays nothing
+ * for them. The agent sets a bit before it adds the first entry and clears
+ * it after it removed the last. */
+#define BH_LOOKUP_POLICY_RANGES (1u << 0)
+#define BH_LOOKUP_GUARDRAILS (1u << 1)
 
 /*
  * ipcache, exact part: an address -> the identity that owns it. Workload
@@ -194,6 +206,37 @@ struct bh_policy_key {
 struct bh_policy_value {
 	__u32 segment_id; /* reported in flow events; 0 is never used */
 	__u32 pad;
+};
+
+/*
+ * Longest-prefix keys over (src, dst, proto, port), for what an exact key
+ * cannot say: a segment for a port range or any port (bh_policy_ranges), and
+ * guardrails (bh_guardrails), which name any protocol or port. prefixlen
+ * counts bits of what follows it: 64 matches src and dst (any protocol), 72
+ * also the protocol (any port), BH_POLICY_LPM_PORT_BITS + n also the first
+ * n bits of the port, in network order. A lookup sets every field and 96.
+ */
+struct bh_policy_lpm_key {
+	__u32 prefixlen;
+	__u32 src_identity;
+	__u32 dst_identity;
+	__u8 proto;
+	__u8 pad; /* 0 in entries and lookups alike */
+	__be16 dport_be;
+};
+#define BH_POLICY_LPM_PORT_BITS 80 /* src, dst, proto, pad */
+
+/* What a guardrail entry says. A flow's longest match decides: DENY drops
+ * it in every mode (reported with the guardrail's id); EXCEPT (an exception
+ * carved out of a deny, e.g. DNS) leaves it to the segments. */
+enum bh_guardrail_action {
+	BH_GUARDRAIL_DENY = 1,
+	BH_GUARDRAIL_EXCEPT = 2,
+};
+
+struct bh_guardrail_value {
+	__u32 guardrail_id; /* reported in the flow event's segment_id */
+	__u32 action;       /* enum bh_guardrail_action */
 };
 
 /* Segment ids the datapath uses for what is let through without a segment. */

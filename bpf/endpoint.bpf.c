@@ -60,7 +60,7 @@ static __always_inline enum parse_result parse_skb_pulling(struct __sk_buff *skb
 	return parsed == PARSE_NEED_PULL ? PARSE_UNPARSEABLE : parsed;
 }
 
-static __always_inline void count_verdict(__u8 verdict)
+static __always_inline void count_verdict(__u8 verdict, __u8 reason)
 {
 	switch (verdict) {
 	case BH_VERDICT_FORWARDED:
@@ -70,7 +70,8 @@ static __always_inline void count_verdict(__u8 verdict)
 		stat_inc(BH_STAT_AUDIT);
 		break;
 	default:
-		stat_inc(BH_STAT_DROPPED_POLICY);
+		stat_inc(reason == BH_REASON_GUARDRAIL ? BH_STAT_DROPPED_GUARDRAIL
+						       : BH_STAT_DROPPED_POLICY);
 		break;
 	}
 }
@@ -162,7 +163,7 @@ static __always_inline int mid_stream_reply(__u32 ifindex, struct packet *pkt,
 
 	decide(&d, request_hook, own, &pkt->saddr, &pkt->daddr, pkt->proto, pkt->policy_port_be);
 	d.flags = BH_FLOW_MID_STREAM;
-	count_verdict(d.verdict);
+	count_verdict(d.verdict, d.reason);
 	if (d.verdict == BH_VERDICT_DROPPED) {
 		report_drop(ifindex, pkt, &d, now_ns);
 		return TC_ACT_SHOT;
@@ -266,7 +267,7 @@ static __always_inline int handle_packet(struct __sk_buff *skb, const enum bh_ho
 			else if (!ct.from_opener)
 				stat_inc(BH_STAT_REPLY);
 			else
-				count_verdict(READ_ONCE(entry->passed_verdict[hook]));
+				count_verdict(READ_ONCE(entry->passed_verdict[hook]), BH_REASON_NONE);
 			return TC_ACT_OK;
 		}
 	}
@@ -331,7 +332,7 @@ static __always_inline int handle_packet(struct __sk_buff *skb, const enum bh_ho
 
 	decide(&d, hook, own, &pkt.saddr, &pkt.daddr, pkt.proto, pkt.policy_port_be);
 	d.flags = mid_stream;
-	count_verdict(d.verdict);
+	count_verdict(d.verdict, d.reason);
 	if (d.verdict == BH_VERDICT_DROPPED) {
 		if (entry && ct.from_opener)
 			WRITE_ONCE(entry->passed_epoch[hook], 0); /* revoked: no reply path */

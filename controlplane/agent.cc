@@ -56,6 +56,7 @@ Agent::Agent(boost::asio::io_context& io, AgentOptions options, Inventory invent
     : io_(io),
       options_(std::move(options)),
       inventory_(std::move(inventory)),
+      store_(options_.collapse_ports),
       learner_(identities_, [this](std::uint32_t identity) { return ModeOf(identity); }),
       history_(options_.flow_history),
       answer_timer_(io),
@@ -128,6 +129,7 @@ absl::Status Agent::Start() {
   BH_ASSIGN_OR_RETURN(
       ApplyCounts counts,
       maps_->Apply({.policy = std::move(compiled.entries),
+                    .policy_ranges = std::move(compiled.ranges),
                     .ipcache = Compiler::Ipcache(identities_, interfaces_->host_addresses()),
                     .prefixes = Compiler::IpcachePrefixes(identities_),
                     .endpoints = interfaces_->endpoints(),
@@ -286,6 +288,7 @@ absl::Status Agent::ReloadInventory() {
   BH_ASSIGN_OR_RETURN(
       ApplyCounts counts,
       maps_->Apply({.policy = std::move(compiled.entries),
+                    .policy_ranges = std::move(compiled.ranges),
                     .ipcache = Compiler::Ipcache(next, interfaces_->host_addresses()),
                     .prefixes = Compiler::IpcachePrefixes(next),
                     .endpoints = interfaces_->EndpointsFor(next),
@@ -384,7 +387,10 @@ absl::Status Agent::CompileAndPersist() {
     CompiledPolicy compiled = Compiler::Compile(store_.Snapshot(), identities_);
     for (const std::string& segment : compiled.unresolved)
       LogWarning(absl::StrCat("segment ", segment, " names a workload not in the inventory"));
-    BH_RETURN_IF_ERROR(maps_->Apply({.policy = std::move(compiled.entries)}).status());
+    BH_RETURN_IF_ERROR(maps_
+                           ->Apply({.policy = std::move(compiled.entries),
+                                    .policy_ranges = std::move(compiled.ranges)})
+                           .status());
     policy_dirty_ = false;
   }
   return SaveState();

@@ -56,6 +56,9 @@ struct AgentOptions {
   std::string state_dir = "/var/lib/bulkhead";  // empty: nothing persisted
   bh_mode default_mode = BH_MODE_LEARN;
   std::size_t flow_history = 10000;  // flows kept for `bulkhead flows`, per kind
+  // Distinct learned ports between two peers past which they collapse into
+  // a range (policy_store.h); 0: never.
+  std::size_t collapse_ports = PolicyStore::kDefaultCollapseAfter;
   MapSizes map_sizes;
   bh_config datapath_config = DefaultDatapathConfig();
 };

@@ -51,6 +51,10 @@ int main(int argc, char** argv) {
   app.add_option("--mode", mode, "mode of workloads that have none in the inventory or state")
       ->check(CLI::IsMember({"learn", "monitor", "enforce"}))
       ->capture_default_str();
+  app.add_option("--collapse-ports", options.collapse_ports,
+                 "distinct learned server ports between two peers (one protocol) past which "
+                 "they become one port range, or any port if wider than 1024 (0: never)")
+      ->capture_default_str();
   app.add_option("--flow-history", options.flow_history, "flows kept for `bulkhead flows`")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -88,6 +92,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   maps->add_option("--identities-max", sizes.identities, "workloads with a mode (~60 B each)")
       ->check(CLI::Range(1024u, 1u << 26))
+      ->capture_default_str();
+  maps->add_option("--policy-ranges-max", sizes.policy_ranges,
+                   "port-range segments, as port prefixes: up to 30 per range (~100 B each)")
+      ->check(CLI::Range(1024u, 1u << 24))
+      ->capture_default_str();
+  maps->add_option("--guardrails-max", sizes.guardrails,
+                   "guardrail entries: identity pairs x exceptions (~100 B each)")
+      ->check(CLI::Range(1024u, 1u << 24))
       ->capture_default_str();
   maps->add_option("--prefixes-max", sizes.ipcache_prefixes,
                    "CIDRs of the inventory's network sets, plus 4 for `private` (~100 B each)")

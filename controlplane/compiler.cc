@@ -18,9 +18,16 @@ CompiledPolicy Compiler::Compile(const bulkhead::v1::Policy& policy,
       compiled.unresolved.push_back(ToString(KeyOf(segment)));
       continue;
     }
-    bh_policy_key key = PolicyKey(*from, *to, ProtocolFromProto(segment.protocol()),
-                                  static_cast<std::uint16_t>(segment.port()));
-    compiled.entries[key] = bh_policy_value{.segment_id = segment.id()};
+    std::uint8_t proto = ProtocolFromProto(segment.protocol());
+    auto port = static_cast<std::uint16_t>(segment.port());
+    if (segment.port_end() != 0) {
+      for (const bh_policy_lpm_key& key :
+           PortRangeKeys(*from, *to, proto, port, static_cast<std::uint16_t>(segment.port_end())))
+        compiled.ranges[key] = bh_policy_value{.segment_id = segment.id()};
+      continue;
+    }
+    compiled.entries[PolicyKey(*from, *to, proto, port)] =
+        bh_policy_value{.segment_id = segment.id()};
   }
   return compiled;
 }

@@ -1,7 +1,8 @@
 // Compiles the allow-list and the identities into what the datapath's maps
 // must hold. Pure: the Reconciler writes the result into the kernel.
 //
-// Compile(): policy x identities -> the exact set of policy map entries.
+// Compile(): policy x identities -> the exact set of policy map entries
+// (a range segment: the fewest port prefixes covering it).
 // Ipcache(): every workload address, and the node's own addresses as
 // `host`, -> its identity. IpcachePrefixes(): the CIDR identities, consulted
 // when Ipcache() misses: `private` (RFC 1918, ULA) and the inventory's
@@ -21,9 +22,11 @@
 namespace bulkhead {
 
 using PolicyEntries = std::map<bh_policy_key, bh_policy_value, PolicyKeyLess>;
+using PolicyRangeEntries = std::map<bh_policy_lpm_key, bh_policy_value, PolicyLpmKeyLess>;
 
 struct CompiledPolicy {
-  PolicyEntries entries;
+  PolicyEntries entries;                // one-port segments (exact)
+  PolicyRangeEntries ranges;            // port-range and any-port segments, as port prefixes
   std::vector<std::string> unresolved;  // segments naming a workload with no identity
 };
 

@@ -9,7 +9,11 @@
 namespace bulkhead {
 
 std::string ToString(const SegmentKey& key) {
-  return absl::StrCat(key.from, " -> ", key.to, " : ", ProtocolName(key.proto), "/", key.port);
+  std::string ports = absl::StrCat(key.port);
+  if (key.is_range())
+    ports =
+        key.port == 0 && key.port_end == 65535 ? "any" : absl::StrCat(key.port, "-", key.port_end);
+  return absl::StrCat(key.from, " -> ", key.to, " : ", ProtocolName(key.proto), "/", ports);
 }
 
 std::optional<SegmentKey> Learner::Observe(const bh_flow_event& event) {

@@ -1,5 +1,7 @@
 #include "controlplane/policy_store.h"
 
+#include <netinet/in.h>
+
 #include <algorithm>
 
 #include "google/protobuf/util/time_util.h"
@@ -20,11 +22,92 @@ SegmentKey KeyOf(const bulkhead::v1::Segment& segment) {
   return SegmentKey{.from = segment.from_workload(),
                     .to = segment.to_workload(),
                     .proto = ProtocolFromProto(segment.protocol()),
-                    .port = static_cast<std::uint16_t>(segment.port())};
+                    .port = static_cast<std::uint16_t>(segment.port()),
+                    .port_end = static_cast<std::uint16_t>(segment.port_end())};
+}
+
+namespace {
+
+bool HasPorts(std::uint8_t proto) {
+  return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP;
+}
+
+}  // namespace
+
+std::vector<std::map<SegmentKey, bulkhead::v1::Segment>::iterator> PolicyStore::Triple(
+    const SegmentKey& key) {
+  std::vector<std::map<SegmentKey, bulkhead::v1::Segment>::iterator> out;
+  SegmentKey first{.from = key.from, .to = key.to, .proto = key.proto};
+  for (auto it = segments_.lower_bound(first); it != segments_.end(); ++it) {
+    if (it->first.from != key.from || it->first.to != key.to || it->first.proto != key.proto) break;
+    out.push_back(it);
+  }
+  return out;
+}
+
+bool PolicyStore::Contains(const SegmentKey& key) const {
+  if (segments_.contains(key)) return true;
+  SegmentKey first{.from = key.from, .to = key.to, .proto = key.proto};
+  for (auto it = segments_.lower_bound(first); it != segments_.end(); ++it) {
+    if (it->first.from != key.from || it->first.to != key.to || it->first.proto != key.proto) break;
+    if (!key.is_range() && it->first.Covers(key.port)) return true;
+  }
+  return false;
+}
+
+// Replaces the segments of key's (from, to, proto) with one range.
+void PolicyStore::Collapse(const SegmentKey& key, absl::Time now) {
+  auto members = Triple(key);
+  std::uint32_t lo = 65535, hi = 0, collapsed = 0, id = 0;
+  std::uint64_t flows = 0;
+  google::protobuf::Timestamp first_seen = members.front()->second.first_seen();
+  for (auto it : members) {
+    const bulkhead::v1::Segment& s = it->second;
+    lo = std::min<std::uint32_t>(lo, s.port());
+    hi = std::max<std::uint32_t>(hi, it->first.is_range() ? s.port_end() : s.port());
+    collapsed += it->first.is_range() ? s.collapsed_ports() : 1;
+    flows += s.flows();
+    if (TimeUtil::TimestampToNanoseconds(s.first_seen()) <
+        TimeUtil::TimestampToNanoseconds(first_seen))
+      first_seen = s.first_seen();
+    if (it->first.is_range()) id = s.id();  // a widened range keeps its id
+  }
+  if (hi - lo + 1 > kMaxCollapsedRange) lo = 0, hi = 65535;
+  for (auto it : members) {
+    by_id_.erase(it->second.id());
+    segments_.erase(it);
+  }
+  SegmentKey range{.from = key.from,
+                   .to = key.to,
+                   .proto = key.proto,
+                   .port = static_cast<std::uint16_t>(lo),
+                   .port_end = static_cast<std::uint16_t>(hi)};
+  bulkhead::v1::Segment& segment = segments_[range];
+  segment.set_id(id != 0 ? id : next_id_++);
+  segment.set_from_workload(key.from);
+  segment.set_to_workload(key.to);
+  segment.set_protocol(ProtocolToProto(key.proto));
+  segment.set_port(lo);
+  segment.set_port_end(hi);
+  segment.set_collapsed_ports(collapsed);
+  segment.set_origin(bulkhead::v1::LEARNED);
+  *segment.mutable_first_seen() = first_seen;
+  *segment.mutable_last_seen() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(now));
+  segment.set_flows(flows);
+  by_id_[segment.id()] = &segment;
 }
 
 bool PolicyStore::Learn(const SegmentKey& key, absl::Time now) {
   auto stamp = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(now));
+  // A range that admits the port already: a flow seen on it.
+  if (!segments_.contains(key) && Contains(key)) {
+    for (auto it : Triple(key))
+      if (it->first.Covers(key.port)) {
+        *it->second.mutable_last_seen() = stamp;
+        it->second.set_flows(it->second.flows() + 1);
+      }
+    return false;
+  }
   auto [it, inserted] = segments_.try_emplace(key);
   bulkhead::v1::Segment& segment = it->second;
   if (inserted) {
@@ -39,6 +122,12 @@ bool PolicyStore::Learn(const SegmentKey& key, absl::Time now) {
   }
   *segment.mutable_last_seen() = stamp;
   segment.set_flows(segment.flows() + 1);
+  if (inserted && collapse_after_ > 0 && HasPorts(key.proto)) {
+    auto members = Triple(key);
+    bool has_range = std::any_of(members.begin(), members.end(),
+                                 [](const auto& it) { return it->first.is_range(); });
+    if (has_range || members.size() > collapse_after_) Collapse(key, now);
+  }
   return inserted;
 }
 

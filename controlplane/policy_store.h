@@ -1,6 +1,13 @@
 // The allow-list: every segment with where it came from and what was seen on
-// it. Segments are kept by workload name, never by identity or address, so a
+// it. Segments are kept by peer name, never by identity or address, so a
 // policy survives restarts and address reuse.
+//
+// Port collapse: once learning has given more than `collapse_after`
+// distinct server ports to one (from, to, protocol) of TCP, UDP or SCTP,
+// they become one range segment, first to last port seen; a range wider
+// than kMaxCollapsedRange ports becomes "any port". A later port outside the
+// range widens it at once (the same rule). The range keeps the earliest
+// first_seen, the sum of flows, and how many ports it replaced.
 //
 // Not thread-safe; lives on the agent's event loop.
 #pragma once
@@ -8,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -18,18 +26,24 @@ namespace bulkhead {
 
 class PolicyStore {
  public:
-  PolicyStore() = default;
+  // 0: never collapse.
+  explicit PolicyStore(std::size_t collapse_after = kDefaultCollapseAfter)
+      : collapse_after_(collapse_after) {}
+  static constexpr std::size_t kDefaultCollapseAfter = 20;
+  static constexpr std::uint32_t kMaxCollapsedRange = 1024;
   PolicyStore(const PolicyStore&) = delete;  // by_id_ points into segments_
   PolicyStore& operator=(const PolicyStore&) = delete;
 
-  // Records a learned flow on `key`. Returns true if the segment is new.
+  // Records a learned flow on `key` (one port). Returns true if the policy
+  // changed: a new segment, or a range made or widened.
   bool Learn(const SegmentKey& key, absl::Time now);
 
   // Counts a flow the datapath forwarded by segment `id` (flows, lastSeen).
   // Unknown ids (a segment removed meanwhile) are ignored.
   void RecordFlow(std::uint32_t id, absl::Time now);
 
-  bool Contains(const SegmentKey& key) const { return segments_.contains(key); }
+  // Whether a segment admits `key`'s port (its own, or a range's).
+  bool Contains(const SegmentKey& key) const;
 
   // All segments, sorted by (from, to, protocol, port).
   bulkhead::v1::Policy Snapshot() const;
@@ -39,6 +53,11 @@ class PolicyStore {
   void Restore(const bulkhead::v1::Policy& policy);
 
  private:
+  // The segments of (from, to, proto), in key order.
+  std::vector<std::map<SegmentKey, bulkhead::v1::Segment>::iterator> Triple(const SegmentKey& key);
+  void Collapse(const SegmentKey& key, absl::Time now);
+
+  std::size_t collapse_after_;
   std::map<SegmentKey, bulkhead::v1::Segment> segments_;
   std::map<std::uint32_t, bulkhead::v1::Segment*> by_id_;  // into segments_
   std::uint32_t next_id_ = 1;

@@ -28,6 +28,7 @@ bool Same(const T& a, const T& b) {
 // The flag that names a map's size, for capacity errors.
 const char* SizeFlagOf(absl::string_view map) {
   if (map == "bh_policy") return "--policy-max";
+  if (map == "bh_policy_ranges") return "--policy-ranges-max";
   if (map == "bh_ipcache") return "--ipcache-max";
   if (map == "bh_ipcache_lpm") return "--prefixes-max";
   if (map == "bh_modes") return "--identities-max";
@@ -130,12 +131,15 @@ std::unique_ptr<Change> MakeChange(TypedMap<typename Entries::key_type, V>& map,
 
 absl::Status Reconciler::Adopt() {
   PolicyEntries policy;
+  PolicyRangeEntries ranges;
   IpcacheEntries ipcache;
   PrefixEntries prefixes;
   EndpointEntries endpoints;
   ModeEntries modes;
   BH_RETURN_IF_ERROR(datapath_.policy().ForEach(
       [&](const bh_policy_key& key, const bh_policy_value& value) { policy[key] = value; }));
+  BH_RETURN_IF_ERROR(datapath_.policy_ranges().ForEach(
+      [&](const bh_policy_lpm_key& key, const bh_policy_value& value) { ranges[key] = value; }));
   BH_RETURN_IF_ERROR(datapath_.ipcache().ForEach(
       [&](const bh_addr& addr, const bh_ipcache_value& value) { ipcache[addr] = value.identity; }));
   BH_RETURN_IF_ERROR(datapath_.ipcache_prefixes().ForEach(
@@ -148,8 +152,8 @@ absl::Status Reconciler::Adopt() {
       datapath_.modes().ForEach([&](std::uint32_t identity, const bh_mode_value& value) {
         modes[identity] = static_cast<bh_mode>(value.mode);
       }));
-  installed_ = {std::move(policy), std::move(ipcache), std::move(prefixes), std::move(endpoints),
-                std::move(modes)};
+  installed_ = {std::move(policy),   std::move(ranges),    std::move(ipcache),
+                std::move(prefixes), std::move(endpoints), std::move(modes)};
   return absl::OkStatus();
 }
 
@@ -160,6 +164,10 @@ absl::StatusOr<ApplyCounts> Reconciler::Apply(const MapContents& wanted) {
   std::vector<std::unique_ptr<Change>> changes;
   if (wanted.policy)
     changes.push_back(MakeChange(datapath_.policy(), *installed_.policy, *wanted.policy,
+                                 [](const bh_policy_value& v) { return ToKernel(v); }));
+  if (wanted.policy_ranges)
+    changes.push_back(MakeChange(datapath_.policy_ranges(), *installed_.policy_ranges,
+                                 *wanted.policy_ranges,
                                  [](const bh_policy_value& v) { return ToKernel(v); }));
   if (wanted.modes)
     changes.push_back(MakeChange(datapath_.modes(), *installed_.modes, *wanted.modes,
@@ -183,7 +191,16 @@ absl::StatusOr<ApplyCounts> Reconciler::Apply(const MapContents& wanted) {
   }
   if (counts.written == 0 && counts.removed == 0) return counts;
 
-  absl::Status status;
+  // What the maps will hold; the lookups of both while they change.
+  MapContents after = installed_;
+  if (wanted.policy) after.policy = wanted.policy;
+  if (wanted.policy_ranges) after.policy_ranges = wanted.policy_ranges;
+  if (wanted.ipcache) after.ipcache = wanted.ipcache;
+  if (wanted.prefixes) after.prefixes = wanted.prefixes;
+  if (wanted.endpoints) after.endpoints = wanted.endpoints;
+  if (wanted.modes) after.modes = wanted.modes;
+  std::uint32_t lookups_before = datapath_.lookups();
+  absl::Status status = datapath_.SetLookups(lookups_before | LookupsOf(after));
   for (const auto& change : changes)
     if (status.ok()) status = change->WriteAdditions();
   for (auto it = changes.rbegin(); it != changes.rend(); ++it)
@@ -193,6 +210,7 @@ absl::StatusOr<ApplyCounts> Reconciler::Apply(const MapContents& wanted) {
     absl::Status restored;
     for (auto it = changes.rbegin(); it != changes.rend(); ++it)
       if (absl::Status s = (*it)->Restore(); restored.ok()) restored = s;
+    if (absl::Status s = datapath_.SetLookups(lookups_before); restored.ok()) restored = s;
     absl::Status bumped = datapath_.BumpEpoch();
     if (!restored.ok() || !bumped.ok())
       return absl::Status(status.code(),
@@ -201,13 +219,17 @@ absl::StatusOr<ApplyCounts> Reconciler::Apply(const MapContents& wanted) {
     return absl::Status(status.code(),
                         absl::StrCat(status.message(), "; the maps were put back as they were"));
   }
-  if (wanted.policy) installed_.policy = wanted.policy;
-  if (wanted.ipcache) installed_.ipcache = wanted.ipcache;
-  if (wanted.prefixes) installed_.prefixes = wanted.prefixes;
-  if (wanted.endpoints) installed_.endpoints = wanted.endpoints;
-  if (wanted.modes) installed_.modes = wanted.modes;
+  installed_ = std::move(after);
+  BH_RETURN_IF_ERROR(datapath_.SetLookups(LookupsOf(installed_)));
   BH_RETURN_IF_ERROR(datapath_.BumpEpoch());
   return counts;
+}
+
+std::uint32_t Reconciler::LookupsOf(const MapContents& contents) {
+  std::uint32_t lookups = 0;
+  if (contents.policy_ranges && !contents.policy_ranges->empty())
+    lookups |= BH_LOOKUP_POLICY_RANGES;
+  return lookups;
 }
 
 }  // namespace bulkhead

@@ -14,6 +14,9 @@
 //      mode, so it is never unmanaged in between);
 //   3. removals, in the reverse order;
 //   4. a new epoch, so every verdict the programs cached is decided again.
+// The programs look into the optional maps (ranges) only while their
+// BH_LOOKUP_* bit is set: it is set before the first entry goes in and
+// cleared after the last one left.
 //
 // If any write fails, every map it touched is put back as it was (and the
 // epoch bumped), so a failed start, reload or compile leaves the kernel state
@@ -46,6 +49,7 @@ using EndpointEntries = std::map<std::uint32_t, bh_endpoint_value>;  // ifindex 
 // What the maps must hold. A part left empty (nullopt) is not touched.
 struct MapContents {
   std::optional<PolicyEntries> policy;
+  std::optional<PolicyRangeEntries> policy_ranges;
   std::optional<IpcacheEntries> ipcache;
   std::optional<PrefixEntries> prefixes;
   std::optional<EndpointEntries> endpoints;
@@ -75,8 +79,11 @@ class Reconciler {
 
  private:
   Datapath& datapath_;
-  MapContents installed_{PolicyEntries{}, IpcacheEntries{}, PrefixEntries{}, EndpointEntries{},
-                         ModeEntries{}};
+  // The BH_LOOKUP_* bits `contents` needs.
+  static std::uint32_t LookupsOf(const MapContents& contents);
+
+  MapContents installed_{PolicyEntries{}, PolicyRangeEntries{}, IpcacheEntries{},
+                         PrefixEntries{}, EndpointEntries{},    ModeEntries{}};
 };
 
 }  // namespace bulkhead

@@ -79,6 +79,15 @@ absl::StatusOr<bulkhead::v1::AgentState> ParseAgentState(std::string_view bytes)
                      absl::StrCat(static_cast<int>(s.protocol()), " is not a known protocol"));
     if (s.port() > 65535)
       return Invalid(absl::StrCat(field, ".port"), absl::StrCat(s.port(), " is above 65535"));
+    if (s.port_end() != 0) {
+      bool ports = s.protocol() == bulkhead::v1::TCP || s.protocol() == bulkhead::v1::UDP ||
+                   s.protocol() == bulkhead::v1::SCTP;
+      if (!ports || s.port_end() > 65535 || s.port_end() <= s.port())
+        return Invalid(absl::StrCat(field, ".port_end"),
+                       absl::StrCat(s.port_end(),
+                                    " is not a range's end (above port, at most 65535, for TCP, "
+                                    "UDP or SCTP)"));
+    }
     if (s.id() == 0 || !segment_ids.insert(s.id()).second)
       return Invalid(absl::StrCat(field, ".id"), absl::StrCat(s.id(), " is 0 or given twice"));
     for (const auto& [name, stamp] :

@@ -230,6 +230,52 @@ bool PolicyKeyLess::operator()(const bh_policy_key& a, const bh_policy_key& b) c
          std::tie(b.src_identity, b.dst_identity, b.proto, b.dport_be);
 }
 
+bool PolicyLpmKeyLess::operator()(const bh_policy_lpm_key& a, const bh_policy_lpm_key& b) const {
+  return std::tie(a.src_identity, a.dst_identity, a.proto, a.dport_be, a.prefixlen) <
+         std::tie(b.src_identity, b.dst_identity, b.proto, b.dport_be, b.prefixlen);
+}
+
+std::vector<bh_policy_lpm_key> PortRangeKeys(std::uint32_t src_identity, std::uint32_t dst_identity,
+                                             std::uint8_t proto, std::uint16_t first,
+                                             std::uint16_t last) {
+  std::vector<bh_policy_lpm_key> keys;
+  std::uint32_t port = first;
+  while (port <= last) {
+    // The largest aligned block starting at `port` that stays within last.
+    int bits = 0;
+    while (bits < 16 && (port & ((2u << bits) - 1)) == 0 && port + (2u << bits) - 1 <= last) ++bits;
+    bh_policy_lpm_key key{};
+    key.prefixlen = BH_POLICY_LPM_PORT_BITS + 16 - bits;
+    key.src_identity = src_identity;
+    key.dst_identity = dst_identity;
+    key.proto = proto;
+    key.dport_be = htons(static_cast<std::uint16_t>(port));
+    keys.push_back(key);
+    port += 1u << bits;
+  }
+  return keys;
+}
+
+bh_policy_lpm_key AnyProtocolKey(std::uint32_t src_identity, std::uint32_t dst_identity) {
+  bh_policy_lpm_key key{};
+  key.prefixlen = 64;
+  key.src_identity = src_identity;
+  key.dst_identity = dst_identity;
+  return key;
+}
+
+std::string DescribeKey(const bh_policy_lpm_key& key) {
+  if (key.prefixlen <= 64) return absl::StrCat(key.src_identity, "->", key.dst_identity, " any");
+  std::string proto = ProtocolName(key.proto);
+  if (key.prefixlen < BH_POLICY_LPM_PORT_BITS)
+    return absl::StrCat(key.src_identity, "->", key.dst_identity, " ", proto, "/any");
+  int bits = static_cast<int>(key.prefixlen) - BH_POLICY_LPM_PORT_BITS;
+  std::uint32_t first = ntohs(key.dport_be);
+  std::uint32_t last = first + (1u << (16 - bits)) - 1;
+  return absl::StrCat(key.src_identity, "->", key.dst_identity, " ", proto, "/", first,
+                      first == last ? "" : absl::StrCat("-", last));
+}
+
 bool PrefixLess::operator()(const bh_ipcache_lpm_key& a, const bh_ipcache_lpm_key& b) const {
   int order = std::memcmp(&a.addr, &b.addr, sizeof(a.addr));
   return order < 0 || (order == 0 && a.prefixlen < b.prefixlen);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -18,6 +19,9 @@ static_assert(sizeof(bh_ipcache_value) == 8);
 static_assert(sizeof(bh_ipcache_lpm_key) == 20);
 static_assert(sizeof(bh_policy_key) == 12);
 static_assert(sizeof(bh_policy_value) == 8);
+static_assert(sizeof(bh_policy_lpm_key) == 16);
+static_assert(sizeof(bh_guardrail_value) == 8);
+static_assert(BH_STAT_MAX <= BH_STAT_SLOTS);
 static_assert(sizeof(bh_mode_value) == 4);
 static_assert(sizeof(bh_endpoint_value) == 8);
 static_assert(sizeof(bh_ct_key) == 40);
@@ -60,6 +64,13 @@ bh_ipcache_lpm_key IpcachePrefix(const bh_addr& addr, int prefix_len);  // famil
 absl::StatusOr<bh_ipcache_lpm_key> ParsePrefix(absl::string_view text);
 bh_policy_key PolicyKey(std::uint32_t src_identity, std::uint32_t dst_identity, std::uint8_t proto,
                         std::uint16_t port);
+// The fewest longest-prefix keys whose ports cover [first, last] exactly
+// (at most 30; one for 0-65535: any port).
+std::vector<bh_policy_lpm_key> PortRangeKeys(std::uint32_t src_identity, std::uint32_t dst_identity,
+                                             std::uint8_t proto, std::uint16_t first,
+                                             std::uint16_t last);
+// A key for any protocol and port between two identities.
+bh_policy_lpm_key AnyProtocolKey(std::uint32_t src_identity, std::uint32_t dst_identity);
 // A flow's conntrack key, as the programs make it (bpf/lib/conntrack.h):
 // the ends in canonical order, ports in network order as in the packet
 // (ICMP echo: the identifier as the source port, 0 as the destination).
@@ -70,6 +81,7 @@ bh_ct_key CtKey(const bh_addr& saddr, const bh_addr& daddr, std::uint16_t sport_
 std::string DescribeKey(const bh_policy_key& key);
 std::string DescribeKey(const bh_addr& key);
 std::string DescribeKey(const bh_ipcache_lpm_key& key);
+std::string DescribeKey(const bh_policy_lpm_key& key);
 std::string DescribeKey(const bh_ct_key& key);
 std::string DescribeKey(const bh_frag_key& key);
 std::string DescribeKey(const bh_drop_report_key& key);
@@ -84,6 +96,10 @@ const char* HookName(std::uint8_t hook);
 // Kernel policy keys ordered field by field (for std::map and diffs).
 struct PolicyKeyLess {
   bool operator()(const bh_policy_key& a, const bh_policy_key& b) const;
+};
+// Ranges and guardrail keys ordered field by field.
+struct PolicyLpmKeyLess {
+  bool operator()(const bh_policy_lpm_key& a, const bh_policy_lpm_key& b) const;
 };
 // Prefixes ordered by address, then length.
 struct PrefixLess {

@@ -108,6 +108,8 @@ const char* StatName(int stat) {
       return "dropped_unparseable";
     case BH_STAT_DROPPED_UNBOUND:
       return "dropped_unbound";
+    case BH_STAT_DROPPED_GUARDRAIL:
+      return "dropped_guardrail";
     case BH_STAT_XDP_DROPPED:
       return "xdp_dropped";
     case BH_STAT_CT_CREATED:
@@ -160,6 +162,8 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
       {"bh_ipcache", sizes.ipcache},
       {"bh_ipcache_lpm", sizes.ipcache_prefixes},
       {"bh_policy", sizes.policy},
+      {"bh_policy_ranges", sizes.policy_ranges},
+      {"bh_guardrails", sizes.guardrails},
       {"bh_modes", sizes.identities},
       {"bh_endpoints", sizes.endpoints},
       {"bh_frags", sizes.fragments},
@@ -201,14 +205,18 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   auto dp = std::unique_ptr<Datapath>(new Datapath(endpoint, uplink, options));
   for (const absl::Status& layout :
        {dp->ipcache_.CheckLayout(), dp->ipcache_lpm_.CheckLayout(), dp->policy_.CheckLayout(),
-        dp->modes_.CheckLayout(), dp->endpoints_.CheckLayout(), dp->conntrack_.CheckLayout(),
+        dp->policy_ranges_.CheckLayout(), dp->guardrails_.CheckLayout(), dp->modes_.CheckLayout(),
+        dp->endpoints_.CheckLayout(), dp->conntrack_.CheckLayout(),
         dp->conntrack_new_.CheckLayout(), dp->fragments_.CheckLayout(), dp->epoch_.CheckLayout()})
     BH_RETURN_IF_ERROR(layout);
   // Continue the epoch a pinned map kept: a restarted agent must never
   // reuse an epoch under which entries were cached with other maps.
   auto current = dp->epoch_.Lookup(0);
   if (!current.ok()) return current.status();
-  if (current->has_value()) dp->epoch_value_ = (*current)->policy;
+  if (current->has_value()) {
+    dp->epoch_value_ = (*current)->policy;
+    dp->lookups_ = (*current)->lookups;
+  }
   BH_RETURN_IF_ERROR(dp->BumpEpoch());
   return dp;
 }
@@ -220,6 +228,8 @@ Datapath::Datapath(endpoint_bpf* endpoint, uplink_bpf* uplink, DatapathOptions o
       ipcache_(bpf_map__fd(endpoint->maps.bh_ipcache), "bh_ipcache"),
       ipcache_lpm_(bpf_map__fd(endpoint->maps.bh_ipcache_lpm), "bh_ipcache_lpm"),
       policy_(bpf_map__fd(endpoint->maps.bh_policy), "bh_policy"),
+      policy_ranges_(bpf_map__fd(endpoint->maps.bh_policy_ranges), "bh_policy_ranges"),
+      guardrails_(bpf_map__fd(endpoint->maps.bh_guardrails), "bh_guardrails"),
       modes_(bpf_map__fd(endpoint->maps.bh_modes), "bh_modes"),
       endpoints_(bpf_map__fd(endpoint->maps.bh_endpoints), "bh_endpoints"),
       conntrack_(bpf_map__fd(endpoint->maps.bh_ct), "bh_ct"),
@@ -269,7 +279,14 @@ std::vector<std::string> Datapath::RemoveOlderLayouts() {
 absl::Status Datapath::BumpEpoch() {
   ++epoch_value_;
   if (epoch_value_ == 0) epoch_value_ = 1;  // 0 means "never let through"
-  return epoch_.Update(0, {.policy = epoch_value_});
+  return epoch_.Update(0, {.policy = epoch_value_, .lookups = lookups_});
+}
+
+absl::Status Datapath::SetLookups(std::uint32_t lookups) {
+  if (lookups == lookups_) return absl::OkStatus();
+  BH_RETURN_IF_ERROR(epoch_.Update(0, {.policy = epoch_value_, .lookups = lookups}));
+  lookups_ = lookups;
+  return absl::OkStatus();
 }
 
 absl::Status Datapath::Attach(int ifindex, const std::string& ifname) {

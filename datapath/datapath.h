@@ -48,15 +48,18 @@ namespace bulkhead {
 
 // Entries per map (the event ring buffer: bytes, a power of two). Memory,
 // roughly, per entry: conntrack 140 B, fragments 110 B, drop reports
-// 120 B, ipcache 80 B, policy 70 B, prefixes 100 B (allocated as used).
+// 120 B, ipcache 80 B, policy 70 B; prefixes, policy ranges and
+// guardrails ~100 B (allocated as used).
 struct MapSizes {
   std::uint32_t conntrack = 262144;     // confirmed flows (bh_ct)
   std::uint32_t conntrack_new = 65536;  // flows not confirmed yet (bh_ct_new)
   std::uint32_t ipcache = 65536;        // workload and node addresses
   std::uint32_t ipcache_prefixes = 16384;
-  std::uint32_t policy = 65536;      // segments, as identity pairs x ports
-  std::uint32_t identities = 65536;  // workloads with a mode
-  std::uint32_t endpoints = 16384;   // bound interfaces
+  std::uint32_t policy = 65536;         // segments, as identity pairs x ports
+  std::uint32_t policy_ranges = 16384;  // port-range segments, as prefixes of ports
+  std::uint32_t guardrails = 65536;     // guardrail entries, as identity pairs x exceptions
+  std::uint32_t identities = 65536;     // workloads with a mode
+  std::uint32_t endpoints = 16384;      // bound interfaces
   std::uint32_t fragments = 8192;
   std::uint32_t drop_reports = 16384;
   std::uint32_t event_bytes = 1u << 22;
@@ -114,10 +117,16 @@ class Datapath {
 
   // Starts a new policy epoch: every cached verdict is decided again.
   absl::Status BumpEpoch();
+  // Which optional maps the programs look into (BH_LOOKUP_*), written at
+  // once (no new epoch).
+  absl::Status SetLookups(std::uint32_t lookups);
+  std::uint32_t lookups() const { return lookups_; }
 
   TypedMap<bh_addr, bh_ipcache_value>& ipcache() { return ipcache_; }
   TypedMap<bh_ipcache_lpm_key, bh_ipcache_value>& ipcache_prefixes() { return ipcache_lpm_; }
   TypedMap<bh_policy_key, bh_policy_value>& policy() { return policy_; }
+  TypedMap<bh_policy_lpm_key, bh_policy_value>& policy_ranges() { return policy_ranges_; }
+  TypedMap<bh_policy_lpm_key, bh_guardrail_value>& guardrails() { return guardrails_; }
   TypedMap<std::uint32_t, bh_mode_value>& modes() { return modes_; }
   TypedMap<std::uint32_t, bh_endpoint_value>& endpoints() { return endpoints_; }
   TypedMap<bh_ct_key, bh_ct_entry>& conntrack() { return conntrack_; }
@@ -143,6 +152,8 @@ class Datapath {
   TypedMap<bh_addr, bh_ipcache_value> ipcache_;
   TypedMap<bh_ipcache_lpm_key, bh_ipcache_value> ipcache_lpm_;
   TypedMap<bh_policy_key, bh_policy_value> policy_;
+  TypedMap<bh_policy_lpm_key, bh_policy_value> policy_ranges_;
+  TypedMap<bh_policy_lpm_key, bh_guardrail_value> guardrails_;
   TypedMap<std::uint32_t, bh_mode_value> modes_;
   TypedMap<std::uint32_t, bh_endpoint_value> endpoints_;
   TypedMap<bh_ct_key, bh_ct_entry> conntrack_;
@@ -151,6 +162,7 @@ class Datapath {
   TypedMap<std::uint32_t, bh_epoch_value> epoch_;
   int stats_fd_;
   std::uint32_t epoch_value_ = 1;
+  std::uint32_t lookups_ = 0;
   std::map<int, std::string> attached_;  // ifindex -> name
   std::map<int, std::string> uplinks_;   // ifindex -> name
 };

@@ -94,6 +94,75 @@ TEST(CompilerTest, PeersOutsideTheWorkloadsCompileByName) {
   EXPECT_EQ(prefixes.at(*ParsePrefix("203.0.113.0/24")), *ids->IdentityOf("payments-api"));
 }
 
+TEST(PolicyStoreTest, ManyPortsBetweenTwoPeersCollapseIntoARange) {
+  PolicyStore store(/*collapse_after=*/3);
+  absl::Time now = absl::Now();
+  auto key = [](std::uint8_t proto, std::uint16_t port) {
+    return SegmentKey{"shop/batch", "shop/cache", proto, port};
+  };
+  for (std::uint16_t port : {30000, 30001, 30002})
+    EXPECT_TRUE(store.Learn(key(IPPROTO_TCP, port), now));
+  EXPECT_EQ(store.size(), 3u);
+  EXPECT_TRUE(store.Learn(key(IPPROTO_TCP, 30010), now));  // the 4th: past 3
+  ASSERT_EQ(store.size(), 1u);
+  bulkhead::v1::Segment range = store.Snapshot().segments(0);
+  EXPECT_EQ(range.port(), 30000u);
+  EXPECT_EQ(range.port_end(), 30010u);
+  EXPECT_EQ(range.collapsed_ports(), 4u);
+  EXPECT_EQ(range.flows(), 4u);
+  EXPECT_EQ(ToString(KeyOf(range)), "shop/batch -> shop/cache : tcp/30000-30010");
+
+  // Inside: a flow seen on the range. Outside: the range widens, same id.
+  EXPECT_TRUE(store.Contains(key(IPPROTO_TCP, 30005)));
+  EXPECT_FALSE(store.Learn(key(IPPROTO_TCP, 30005), now));
+  EXPECT_EQ(store.Snapshot().segments(0).flows(), 5u);
+  EXPECT_TRUE(store.Learn(key(IPPROTO_TCP, 30100), now));
+  ASSERT_EQ(store.size(), 1u);
+  EXPECT_EQ(store.Snapshot().segments(0).port_end(), 30100u);
+  EXPECT_EQ(store.Snapshot().segments(0).id(), range.id());
+  // Wider than 1024 ports: any port.
+  EXPECT_TRUE(store.Learn(key(IPPROTO_TCP, 40000), now));
+  EXPECT_EQ(ToString(KeyOf(store.Snapshot().segments(0))), "shop/batch -> shop/cache : tcp/any");
+  EXPECT_EQ(store.Snapshot().segments(0).collapsed_ports(), 6u);
+
+  // Other protocols and other peers are counted apart; ICMP never collapses.
+  for (std::uint16_t port : {53, 54, 55}) store.Learn(key(IPPROTO_UDP, port), now);
+  for (std::uint8_t type : {8, 13, 15, 17}) store.Learn(key(IPPROTO_ICMP, type), now);
+  EXPECT_EQ(store.size(), 1u + 3u + 4u);
+  EXPECT_FALSE(store.Contains(key(IPPROTO_UDP, 56)));
+}
+
+TEST(PolicyStoreTest, NoCollapseWhenTurnedOff) {
+  PolicyStore store(/*collapse_after=*/0);
+  for (int port = 1; port <= 100; ++port)
+    store.Learn({"a/x", "a/y", IPPROTO_TCP, static_cast<std::uint16_t>(port)}, absl::Now());
+  EXPECT_EQ(store.size(), 100u);
+}
+
+TEST(CompilerTest, ARangeCompilesToTheFewestPortPrefixes) {
+  IdentityTable ids = Shop();
+  bulkhead::v1::Policy policy = PolicyOf({kFrontendToApi});
+  bulkhead::v1::Segment* range = policy.add_segments();
+  range->set_id(99);
+  range->set_from_workload("shop/api");
+  range->set_to_workload("shop/db");
+  range->set_protocol(bulkhead::v1::TCP);
+  range->set_port(30000);
+  range->set_port_end(30010);  // 30000-30007, 30008-30009, 30010
+  CompiledPolicy compiled = Compiler::Compile(policy, ids);
+  EXPECT_EQ(compiled.entries.size(), 1u);
+  ASSERT_EQ(compiled.ranges.size(), 3u);
+  std::vector<std::string> described;
+  for (const auto& [key, value] : compiled.ranges) {
+    EXPECT_EQ(value.segment_id, 99u);
+    described.push_back(DescribeKey(key).substr(DescribeKey(key).find(' ') + 1));
+  }
+  EXPECT_EQ(described,
+            (std::vector<std::string>{"tcp/30000-30007", "tcp/30008-30009", "tcp/30010"}));
+  EXPECT_EQ(PortRangeKeys(1, 2, IPPROTO_TCP, 0, 65535).size(), 1u);   // any port
+  EXPECT_EQ(PortRangeKeys(1, 2, IPPROTO_TCP, 1, 65535).size(), 16u);  // 1, 2-3, ..., 32768-65535
+}
+
 // A real datapath (programs loaded, not attached, maps private to the test),
 // with small maps so capacity is easy to reach.
 class ReconcilerTest : public ::testing::Test {

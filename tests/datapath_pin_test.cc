@@ -42,11 +42,11 @@ TEST_F(DatapathPinTest, MapsStayPinnedAndSharedUntilUninstall) {
     // Pinned under a directory named for the map layout's version.
     for (const char* map : {"bh_policy", "bh_ipcache", "bh_ipcache_lpm", "bh_ct", "bh_ct_new",
                             "bh_frags", "bh_modes", "bh_endpoints", "bh_epoch", "bh_events"})
-      EXPECT_TRUE(std::filesystem::exists(pin_dir_ + "/v2/" + map)) << map;
+      EXPECT_TRUE(std::filesystem::exists(pin_dir_ + "/v3/" + map)) << map;
     ASSERT_TRUE((*first)->policy().Update(key, {.segment_id = 9}).ok());
   }
   // The first agent is gone; its maps are not.
-  EXPECT_TRUE(std::filesystem::exists(pin_dir_ + "/v2/bh_policy"));
+  EXPECT_TRUE(std::filesystem::exists(pin_dir_ + "/v3/bh_policy"));
   auto second = Datapath::Load({.pin_dir = pin_dir_});
   ASSERT_TRUE(second.ok()) << second.status();
   auto seen = (*second)->policy().Lookup(key);
@@ -54,7 +54,7 @@ TEST_F(DatapathPinTest, MapsStayPinnedAndSharedUntilUninstall) {
   EXPECT_EQ((*seen)->segment_id, 9u);
 
   ASSERT_TRUE((*second)->Uninstall({}, {}).ok());
-  EXPECT_FALSE(std::filesystem::exists(pin_dir_ + "/v2/bh_policy"));
+  EXPECT_FALSE(std::filesystem::exists(pin_dir_ + "/v3/bh_policy"));
   EXPECT_FALSE(std::filesystem::exists(pin_dir_));
 }
 
@@ -64,7 +64,7 @@ TEST_F(DatapathPinTest, EpochContinuesAcrossLoads) {
     auto first = Datapath::Load({.pin_dir = pin_dir_});
     ASSERT_TRUE(first.ok()) << first.status();
     ASSERT_TRUE((*first)->BumpEpoch().ok());
-    int fd = bpf_obj_get((pin_dir_ + "/v2/bh_epoch").c_str());
+    int fd = bpf_obj_get((pin_dir_ + "/v3/bh_epoch").c_str());
     ASSERT_GE(fd, 0);
     std::uint32_t zero = 0;
     bh_epoch_value value{};
@@ -74,7 +74,7 @@ TEST_F(DatapathPinTest, EpochContinuesAcrossLoads) {
   }
   auto second = Datapath::Load({.pin_dir = pin_dir_});
   ASSERT_TRUE(second.ok()) << second.status();
-  int fd = bpf_obj_get((pin_dir_ + "/v2/bh_epoch").c_str());
+  int fd = bpf_obj_get((pin_dir_ + "/v3/bh_epoch").c_str());
   std::uint32_t zero = 0;
   bh_epoch_value value{};
   ASSERT_EQ(bpf_map_lookup_elem(fd, &zero, &value), 0);
@@ -97,7 +97,7 @@ TEST_F(DatapathPinTest, MapsOfAnOlderLayoutAreRemovedAfterTheUpgrade) {
   EXPECT_EQ((*dp)->RemoveOlderLayouts().size(), 2u);
   EXPECT_FALSE(std::filesystem::exists(pin_dir_ + "/bh_conntrack"));
   EXPECT_FALSE(std::filesystem::exists(pin_dir_ + "/v1"));
-  EXPECT_TRUE(std::filesystem::exists(pin_dir_ + "/v2/bh_ct")) << "ours stay";
+  EXPECT_TRUE(std::filesystem::exists(pin_dir_ + "/v3/bh_ct")) << "ours stay";
   (void)(*dp)->Uninstall({}, {});
 }
 

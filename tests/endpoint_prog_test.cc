@@ -725,6 +725,39 @@ TEST_F(DatapathBehaviourTest, AddressesOutsideTheWorkloadsGetTheirCidrIdentity) 
   EXPECT_EQ(Stat(BH_STAT_RELATED), 1u);
 }
 
+// A range segment admits every port in it and none outside; the programs
+// look at ranges only while the agent says some exist.
+TEST_F(DatapathBehaviourTest, ARangeSegmentAdmitsItsPortsOnly) {
+  for (const bh_policy_lpm_key& key : PortRangeKeys(kFrontend, kApi, IPPROTO_TCP, 30000, 30010))
+    ASSERT_TRUE(dp_->policy_ranges().Update(key, {.segment_id = 21}).ok());
+  ASSERT_TRUE(dp_->SetLookups(BH_LOOKUP_POLICY_RANGES).ok());
+  ASSERT_TRUE(dp_->BumpEpoch().ok());
+  for (auto [port, verdict] : {std::pair{30000, TC_ACT_OK},
+                               {30007, TC_ACT_OK},
+                               {30008, TC_ACT_OK},
+                               {30010, TC_ACT_OK},
+                               {29999, TC_ACT_SHOT},
+                               {30011, TC_ACT_SHOT},
+                               {30016, TC_ACT_SHOT}}) {
+    const Frame syn = Tcp(kV4.frontend, kV4.api, 40000, static_cast<std::uint16_t>(port), kSyn);
+    EXPECT_EQ(Send(From(syn)), verdict) << port;
+    auto events = DrainEvents();
+    ASSERT_FALSE(events.empty()) << port;
+    EXPECT_EQ(events.back().segment_id, verdict == TC_ACT_OK ? 21u : 0u) << port;
+  }
+  // The exact segment still wins where both exist (tcp/8080 is segment 1).
+  ASSERT_TRUE(
+      dp_->policy_ranges()
+          .Update(PortRangeKeys(kFrontend, kApi, IPPROTO_TCP, 0, 65535)[0], {.segment_id = 22})
+          .ok());
+  EXPECT_EQ(Send(From(Tcp(kV4.frontend, kV4.api, 40001, 8080, kSyn))), TC_ACT_OK);
+  EXPECT_EQ(DrainEvents().back().segment_id, 1u);
+  // Lookups off: the ranges are not consulted.
+  ASSERT_TRUE(dp_->SetLookups(0).ok());
+  ASSERT_TRUE(dp_->BumpEpoch().ok());
+  EXPECT_EQ(Send(From(Tcp(kV4.frontend, kV4.api, 40002, 30005, kSyn))), TC_ACT_SHOT);
+}
+
 TEST_F(DatapathBehaviourTest, UplinkDropsPacketsClaimingTheNodesAddress) {
   EXPECT_EQ(Send({kUplink, kUnboundIf, Tcp(kV4.node, kV4.api, 40000, 8080, kSyn)}), XDP_DROP);
   auto events = DrainEvents();

@@ -82,6 +82,26 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bh_policy SEC(".maps");
 
+/* Segments for a port range or any port (exact ones are in bh_policy). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct bh_policy_lpm_key);
+	__type(value, struct bh_policy_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_policy_ranges SEC(".maps");
+
+/* Deny rules learning can never override, with their exceptions. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct bh_policy_lpm_key);
+	__type(value, struct bh_guardrail_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_guardrails SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
@@ -109,7 +129,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, BH_STAT_MAX);
+	__uint(max_entries, BH_STAT_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -157,6 +177,15 @@ static __always_inline __u32 current_epoch(void)
 	struct bh_epoch_value *value = bpf_map_lookup_elem(&bh_epoch, &key);
 
 	return value ? value->policy : 0;
+}
+
+/* BH_LOOKUP_* bits: which optional maps hold entries. */
+static __always_inline __u32 current_lookups(void)
+{
+	__u32 key = 0;
+	struct bh_epoch_value *value = bpf_map_lookup_elem(&bh_epoch, &key);
+
+	return value ? value->lookups : 0;
 }
 
 #endif /* BULKHEAD_BPF_LIB_MAPS_H */

@@ -2,10 +2,11 @@
 /* Identities, modes and the segment lookup: what a hook decides about the
  * establishing direction of a flow.
  *
- * Policy key: (src identity, dst identity, proto, policy port), exact match,
- * where the policy port is the server port for TCP/UDP/SCTP, the type for
- * ICMP and ICMPv6, 0 otherwise. No wildcards or deny entries yet; a miss
- * means "no segment". Built in, before the lookup: with
+ * Policy key: (src identity, dst identity, proto, policy port), where the
+ * policy port is the server port for TCP/UDP/SCTP, the type for ICMP and
+ * ICMPv6, 0 otherwise. In order: a guardrail that denies the flow drops it
+ * in every mode; else an exact segment, else a port-range one, admits it;
+ * else "no segment", and the mode decides. Built in, before the mode: with
  * bh_cfg.allow_host_to_workloads, the node (`host`) may open flows into any
  * workload, so kubelet's probes and node-local agents work in enforce. */
 #ifndef BULKHEAD_BPF_LIB_POLICY_H
@@ -41,9 +42,23 @@ static __always_inline __u32 mode_of(__u32 identity)
 	return value ? value->mode : BH_MODE_UNMANAGED;
 }
 
-/* Returns the matching segment id, 0 when no segment allows the flow. */
+static __always_inline struct bh_policy_lpm_key lpm_key(__u32 src_identity, __u32 dst_identity,
+						       __u8 proto, __be16 policy_port_be)
+{
+	struct bh_policy_lpm_key key = {
+		.prefixlen = BH_POLICY_LPM_PORT_BITS + 16,
+		.src_identity = src_identity,
+		.dst_identity = dst_identity,
+		.proto = proto,
+		.dport_be = policy_port_be,
+	};
+	return key;
+}
+
+/* Returns the matching segment id, 0 when no segment allows the flow: an
+ * exact segment first, then a port range or any-port one. */
 static __always_inline __u32 segment_of(__u32 src_identity, __u32 dst_identity, __u8 proto,
-					__be16 policy_port_be)
+					__be16 policy_port_be, __u32 lookups)
 {
 	struct bh_policy_key key = {
 		.src_identity = src_identity,
@@ -53,7 +68,26 @@ static __always_inline __u32 segment_of(__u32 src_identity, __u32 dst_identity, 
 	};
 	struct bh_policy_value *value = bpf_map_lookup_elem(&bh_policy, &key);
 
+	if (value)
+		return value->segment_id;
+	if (!(lookups & BH_LOOKUP_POLICY_RANGES))
+		return 0;
+	struct bh_policy_lpm_key range = lpm_key(src_identity, dst_identity, proto, policy_port_be);
+
+	value = bpf_map_lookup_elem(&bh_policy_ranges, &range);
 	return value ? value->segment_id : 0;
+}
+
+/* The guardrail that denies the flow (its id), 0 when none does. */
+static __always_inline __u32 guardrail_of(__u32 src_identity, __u32 dst_identity, __u8 proto,
+					  __be16 policy_port_be, __u32 lookups)
+{
+	if (!(lookups & BH_LOOKUP_GUARDRAILS))
+		return 0;
+	struct bh_policy_lpm_key key = lpm_key(src_identity, dst_identity, proto, policy_port_be);
+	struct bh_guardrail_value *value = bpf_map_lookup_elem(&bh_guardrails, &key);
+
+	return value && value->action == BH_GUARDRAIL_DENY ? value->guardrail_id : 0;
 }
 
 /* What one hook decided about one establishing packet. */
@@ -87,7 +121,17 @@ static __always_inline void decide(struct decision *d, enum bh_hook hook, __u32 
 		d->dst_identity = own_identity ? own_identity : identity_of(daddr);
 		d->mode = mode_of(d->dst_identity);
 	}
-	d->segment_id = segment_of(d->src_identity, d->dst_identity, proto, policy_port_be);
+	__u32 lookups = current_lookups();
+	__u32 guardrail = guardrail_of(d->src_identity, d->dst_identity, proto, policy_port_be,
+				       lookups);
+
+	if (guardrail) {
+		d->segment_id = guardrail;
+		d->verdict = BH_VERDICT_DROPPED;
+		d->reason = BH_REASON_GUARDRAIL;
+		return;
+	}
+	d->segment_id = segment_of(d->src_identity, d->dst_identity, proto, policy_port_be, lookups);
 	if (!d->segment_id && bh_cfg.allow_host_to_workloads &&
 	    d->src_identity == BH_IDENTITY_HOST && bh_is_workload_identity(d->dst_identity))
 		d->segment_id = BH_SEGMENT_HOST_TO_WORKLOAD;

@@ -44,7 +44,7 @@ start_agent() {  # start_agent INVENTORY
 kernel_state() {
   local m dev
   for m in bh_policy bh_ipcache bh_modes bh_endpoints; do
-    echo "$m: $(bpftool -j map dump pinned "$WORK/bpffs/v2/$m" | jq -cS 'sort_by(.key)')"
+    echo "$m: $(bpftool -j map dump pinned "$WORK/bpffs/v3/$m" | jq -cS 'sort_by(.key)')"
   done
   for dev in lxc-frontend lxc-api lxc-db; do
     echo "$dev: $(ip netns exec "$(lab_node_ns)" tc filter show dev "$dev" ingress | grep -o 'id [0-9]*')" \

@@ -105,9 +105,9 @@ echo "# conntrack lost (as after a map layout upgrade): picked up again mid-stre
 flush_conntrack() {  # deletes every entry; prints how many it deleted
   local m keys deleted=0
   for m in bh_ct bh_ct_new; do
-    keys=$(bpftool -j map dump pinned "$WORK/bpffs/v2/$m" | jq -r '.[] | .key | join(" ")')
+    keys=$(bpftool -j map dump pinned "$WORK/bpffs/v3/$m" | jq -r '.[] | .key | join(" ")')
     while read -r key; do
-      [[ -n "$key" ]] && bpftool map delete pinned "$WORK/bpffs/v2/$m" key hex $key &&
+      [[ -n "$key" ]] && bpftool map delete pinned "$WORK/bpffs/v3/$m" key hex $key &&
         deleted=$((deleted + 1))
     done <<<"$keys"
   done
