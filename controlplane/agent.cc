@@ -47,8 +47,16 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(boost::asio::io_context& io
   BH_ASSIGN_OR_RETURN(Inventory inventory, LoadInventory(options.inventory_path));
   // Checked now (duplicates, an address claimed twice); numbered in Start().
   BH_RETURN_IF_ERROR(IdentityTable::Build(inventory).status());
+  std::vector<Guardrail> guardrails;
+  std::string guardrails_stamp;
+  if (!options.guardrails_path.empty()) {
+    guardrails_stamp = FileStamp(options.guardrails_path);
+    BH_ASSIGN_OR_RETURN(guardrails, LoadGuardrails(options.guardrails_path));
+  }
   auto agent = std::unique_ptr<Agent>(new Agent(io, std::move(options), std::move(inventory)));
   agent->inventory_stamp_ = std::move(stamp);
+  agent->guardrails_ = std::move(guardrails);
+  agent->guardrails_stamp_ = std::move(guardrails_stamp);
   return agent;
 }
 
@@ -133,7 +141,8 @@ absl::Status Agent::Start() {
                     .ipcache = Compiler::Ipcache(identities_, interfaces_->host_addresses()),
                     .prefixes = Compiler::IpcachePrefixes(identities_),
                     .endpoints = interfaces_->endpoints(),
-                    .modes = modes_}));
+                    .modes = modes_,
+                    .guardrails = GuardrailsFor(identities_)}));
   // What can still fail before the programs are replaced puts the maps back.
   absl::Status ready;
   for (const auto& [ifindex, name] : uplinks) {
@@ -264,6 +273,17 @@ void Agent::ScheduleInventoryCheck() {
                               "; the last good inventory stays in force"));
       }
     }
+    if (!options_.guardrails_path.empty()) {
+      std::string stamp = FileStamp(options_.guardrails_path);
+      if (stamp != guardrails_stamp_) {
+        guardrails_stamp_ = stamp;
+        if (absl::Status status = ReloadGuardrails(); !status.ok()) {
+          ++guardrail_reloads_failed_;
+          LogError(absl::StrCat("guardrails reload: ", status.message(),
+                                "; the last good guardrails stay in force"));
+        }
+      }
+    }
     ScheduleInventoryCheck();
   });
 }
@@ -292,7 +312,8 @@ absl::Status Agent::ReloadInventory() {
                     .ipcache = Compiler::Ipcache(next, interfaces_->host_addresses()),
                     .prefixes = Compiler::IpcachePrefixes(next),
                     .endpoints = interfaces_->EndpointsFor(next),
-                    .modes = modes}));
+                    .modes = modes,
+                    .guardrails = GuardrailsFor(next)}));
   identities_ = std::move(next);
   modes_ = std::move(modes);
   policy_dirty_ = false;
@@ -302,6 +323,34 @@ absl::Status Agent::ReloadInventory() {
                        identities_.networks().size(), " network sets; maps: ", counts.written,
                        " entries written, ", counts.removed, " removed"));
   return SaveState();
+}
+
+GuardrailEntries Agent::GuardrailsFor(const IdentityTable& identities) {
+  CompiledGuardrails compiled = CompileGuardrails(guardrails_, identities);
+  guardrail_names_ = std::move(compiled.names);
+  guardrail_pairs_.clear();
+  for (const auto& [key, value] : compiled.entries)
+    if (value.action == BH_GUARDRAIL_DENY) ++guardrail_pairs_[guardrail_names_[value.guardrail_id]];
+  return std::move(compiled.entries);
+}
+
+// The guardrails file is read again when it changes, as the inventory is:
+// a bad file, or one the map cannot hold, changes nothing.
+absl::Status Agent::ReloadGuardrails() {
+  BH_ASSIGN_OR_RETURN(std::vector<Guardrail> guardrails, LoadGuardrails(options_.guardrails_path));
+  std::vector<Guardrail> before = std::exchange(guardrails_, std::move(guardrails));
+  auto before_names = guardrail_names_;
+  auto before_pairs = guardrail_pairs_;
+  auto applied = maps_->Apply({.guardrails = GuardrailsFor(identities_)});
+  if (!applied.ok()) {
+    guardrails_ = std::move(before);
+    guardrail_names_ = std::move(before_names);
+    guardrail_pairs_ = std::move(before_pairs);
+    return applied.status();
+  }
+  LogInfo(absl::StrCat("guardrails reloaded: ", guardrails_.size(), " guardrails; map: ",
+                       applied->written, " entries written, ", applied->removed, " removed"));
+  return absl::OkStatus();
 }
 
 void Agent::OnBindingsChanged() {
@@ -323,8 +372,16 @@ void Agent::Shutdown() {
 }
 
 void Agent::OnFlowEvent(const bh_flow_event& event) {
-  history_.Add(FlowFromEvent(event, identities_,
-                             datapath_->InterfaceName(static_cast<int>(event.ifindex)), clock_));
+  bulkhead::v1::Flow flow = FlowFromEvent(
+      event, identities_, datapath_->InterfaceName(static_cast<int>(event.ifindex)), clock_);
+  if (event.reason == BH_REASON_GUARDRAIL) {
+    // The event carries the guardrail's id where a segment's would be.
+    auto name = guardrail_names_.find(event.segment_id);
+    flow.set_guardrail(name != guardrail_names_.end() ? name->second : "(removed)");
+    flow.set_segment_id(0);
+    ++guardrail_drops_[flow.guardrail()];
+  }
+  history_.Add(std::move(flow));
 
   if (event.verdict == BH_VERDICT_FORWARDED) store_.RecordFlow(event.segment_id, absl::Now());
   std::optional<SegmentKey> learned = learner_.Observe(event);
@@ -474,6 +531,18 @@ bulkhead::v1::StatusResponse Agent::Status() const {
   counters["agent_log_lines_suppressed"] = LogLinesSuppressed();
   counters["agent_inventory_reloads"] = inventory_reloads_;
   counters["agent_inventory_reloads_failed"] = inventory_reloads_failed_;
+  counters["agent_guardrail_reloads_failed"] = guardrail_reloads_failed_;
+  for (const Guardrail& g : guardrails_) {
+    auto* out = status.add_guardrails();
+    out->set_name(g.name);
+    out->set_from(g.from.ToString());
+    out->set_to(g.to.ToString());
+    for (const PortException& e : g.except) out->add_except(e.ToString());
+    auto pairs = guardrail_pairs_.find(g.name);
+    out->set_identity_pairs(pairs == guardrail_pairs_.end() ? 0 : pairs->second);
+    auto drops = guardrail_drops_.find(g.name);
+    out->set_dropped_flows(drops == guardrail_drops_.end() ? 0 : drops->second);
+  }
   return status;
 }
 

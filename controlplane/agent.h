@@ -35,6 +35,7 @@
 #include "controlplane/compiler.h"
 #include "controlplane/flow_builder.h"
 #include "controlplane/flow_history.h"
+#include "controlplane/guardrails.h"
 #include "controlplane/identity_table.h"
 #include "controlplane/interfaces.h"
 #include "controlplane/learner.h"
@@ -48,6 +49,7 @@ namespace bulkhead {
 
 struct AgentOptions {
   std::string inventory_path;
+  std::string guardrails_path;  // empty: no guardrails
   std::string interface_pattern = "lxc*";
   std::vector<std::string> uplinks;  // interfaces for the XDP uplink program
   std::string socket_path = "/run/bulkhead/bulkhead.sock";
@@ -90,6 +92,9 @@ class Agent {
   absl::Status LoadStateAndIdentities();
   void ScheduleInventoryCheck();
   absl::Status ReloadInventory();
+  absl::Status ReloadGuardrails();
+  // Compiles the guardrails against `identities` (names of the ids kept).
+  GuardrailEntries GuardrailsFor(const IdentityTable& identities);
   void OnFlowEvent(const bh_flow_event& event);
   void Learn(const SegmentKey& key);
   void LearnAnswered();
@@ -125,6 +130,12 @@ class Agent {
   std::uint64_t policy_full_ = 0;  // segments not learned: the policy map is full
   // The inventory file as last read (stat of it), checked every second.
   std::string inventory_stamp_;
+  std::vector<Guardrail> guardrails_;                     // from --guardrails, last good
+  std::map<std::uint32_t, std::string> guardrail_names_;  // id in events -> name
+  std::map<std::string, std::uint64_t> guardrail_drops_;  // name -> DROPPED events
+  std::map<std::string, std::uint32_t> guardrail_pairs_;  // name -> identity pairs
+  std::string guardrails_stamp_;
+  std::uint64_t guardrail_reloads_failed_ = 0;
   boost::asio::steady_timer inventory_timer_;
   std::uint64_t inventory_reloads_ = 0;
   std::uint64_t inventory_reloads_failed_ = 0;

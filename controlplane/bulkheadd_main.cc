@@ -21,6 +21,10 @@ int main(int argc, char** argv) {
                  "YAML file listing workloads (namespace, name, labels, addresses, mode);\n"
                  "required unless --uninstall")
       ->check(CLI::ExistingFile);
+  app.add_option("--guardrails", options.guardrails_path,
+                 "YAML file of deny rules learning never overrides, applied in every mode\n"
+                 "(read again when it changes; see README)")
+      ->check(CLI::ExistingFile);
   app.add_option("--interfaces", options.interface_pattern,
                  "attach to interfaces whose name matches this glob, now and as they appear")
       ->capture_default_str();

@@ -17,6 +17,9 @@ bh_mode_value ToKernel(bh_mode mode) { return {.mode = static_cast<__u32>(mode)}
 bool Same(const bh_policy_value& a, const bh_policy_value& b) {
   return a.segment_id == b.segment_id;
 }
+bool Same(const bh_guardrail_value& a, const bh_guardrail_value& b) {
+  return a.guardrail_id == b.guardrail_id && a.action == b.action;
+}
 bool Same(const bh_endpoint_value& a, const bh_endpoint_value& b) {
   return a.identity == b.identity && a.netnsid_plus1 == b.netnsid_plus1;
 }
@@ -29,6 +32,7 @@ bool Same(const T& a, const T& b) {
 const char* SizeFlagOf(absl::string_view map) {
   if (map == "bh_policy") return "--policy-max";
   if (map == "bh_policy_ranges") return "--policy-ranges-max";
+  if (map == "bh_guardrails") return "--guardrails-max";
   if (map == "bh_ipcache") return "--ipcache-max";
   if (map == "bh_ipcache_lpm") return "--prefixes-max";
   if (map == "bh_modes") return "--identities-max";
@@ -136,6 +140,11 @@ absl::Status Reconciler::Adopt() {
   PrefixEntries prefixes;
   EndpointEntries endpoints;
   ModeEntries modes;
+  GuardrailEntries guardrails;
+  BH_RETURN_IF_ERROR(datapath_.guardrails().ForEach(
+      [&](const bh_policy_lpm_key& key, const bh_guardrail_value& value) {
+        guardrails[key] = value;
+      }));
   BH_RETURN_IF_ERROR(datapath_.policy().ForEach(
       [&](const bh_policy_key& key, const bh_policy_value& value) { policy[key] = value; }));
   BH_RETURN_IF_ERROR(datapath_.policy_ranges().ForEach(
@@ -152,8 +161,8 @@ absl::Status Reconciler::Adopt() {
       datapath_.modes().ForEach([&](std::uint32_t identity, const bh_mode_value& value) {
         modes[identity] = static_cast<bh_mode>(value.mode);
       }));
-  installed_ = {std::move(policy),   std::move(ranges),    std::move(ipcache),
-                std::move(prefixes), std::move(endpoints), std::move(modes)};
+  installed_ = {std::move(policy),    std::move(ranges), std::move(ipcache),   std::move(prefixes),
+                std::move(endpoints), std::move(modes),  std::move(guardrails)};
   return absl::OkStatus();
 }
 
@@ -162,6 +171,9 @@ absl::StatusOr<ApplyCounts> Reconciler::Apply(const MapContents& wanted) {
   // before anything could use them; a workload's mode before its addresses
   // and interfaces point at it, so it is never unmanaged in between.
   std::vector<std::unique_ptr<Change>> changes;
+  if (wanted.guardrails)
+    changes.push_back(MakeChange(datapath_.guardrails(), *installed_.guardrails, *wanted.guardrails,
+                                 [](const bh_guardrail_value& v) { return v; }));
   if (wanted.policy)
     changes.push_back(MakeChange(datapath_.policy(), *installed_.policy, *wanted.policy,
                                  [](const bh_policy_value& v) { return ToKernel(v); }));
@@ -199,6 +211,7 @@ absl::StatusOr<ApplyCounts> Reconciler::Apply(const MapContents& wanted) {
   if (wanted.prefixes) after.prefixes = wanted.prefixes;
   if (wanted.endpoints) after.endpoints = wanted.endpoints;
   if (wanted.modes) after.modes = wanted.modes;
+  if (wanted.guardrails) after.guardrails = wanted.guardrails;
   std::uint32_t lookups_before = datapath_.lookups();
   absl::Status status = datapath_.SetLookups(lookups_before | LookupsOf(after));
   for (const auto& change : changes)
@@ -229,6 +242,7 @@ std::uint32_t Reconciler::LookupsOf(const MapContents& contents) {
   std::uint32_t lookups = 0;
   if (contents.policy_ranges && !contents.policy_ranges->empty())
     lookups |= BH_LOOKUP_POLICY_RANGES;
+  if (contents.guardrails && !contents.guardrails->empty()) lookups |= BH_LOOKUP_GUARDRAILS;
   return lookups;
 }
 

@@ -8,8 +8,9 @@
 //
 //   1. capacity first: a change that would not fit is refused before any
 //      write, naming the map, its size and what it would need;
-//   2. additions and changes, in the order policy, modes, ipcache,
-//      prefixes, endpoints (a workload is never put in enforce before the segments it
+//   2. additions and changes, in the order guardrails, policy, modes,
+//      ipcache, prefixes, endpoints (a guardrail is in force before any
+//      segment it overrides) (a workload is never put in enforce before the segments it
 //      needs are in, and never given an address or interface before its
 //      mode, so it is never unmanaged in between);
 //   3. removals, in the reverse order;
@@ -37,6 +38,7 @@
 
 #include "absl/status/status.h"
 #include "controlplane/compiler.h"
+#include "controlplane/guardrails.h"
 #include "datapath/abi.h"
 #include "datapath/datapath.h"
 
@@ -54,6 +56,7 @@ struct MapContents {
   std::optional<PrefixEntries> prefixes;
   std::optional<EndpointEntries> endpoints;
   std::optional<ModeEntries> modes;
+  std::optional<GuardrailEntries> guardrails;
 };
 
 // Entries written and removed by one Apply, for logs and tests.
@@ -82,8 +85,9 @@ class Reconciler {
   // The BH_LOOKUP_* bits `contents` needs.
   static std::uint32_t LookupsOf(const MapContents& contents);
 
-  MapContents installed_{PolicyEntries{}, PolicyRangeEntries{}, IpcacheEntries{},
-                         PrefixEntries{}, EndpointEntries{},    ModeEntries{}};
+  MapContents installed_{PolicyEntries{},   PolicyRangeEntries{}, IpcacheEntries{},
+                         PrefixEntries{},   EndpointEntries{},    ModeEntries{},
+                         GuardrailEntries{}};
 };
 
 }  // namespace bulkhead

@@ -758,6 +758,51 @@ TEST_F(DatapathBehaviourTest, ARangeSegmentAdmitsItsPortsOnly) {
   EXPECT_EQ(Send(From(Tcp(kV4.frontend, kV4.api, 40002, 30005, kSyn))), TC_ACT_SHOT);
 }
 
+// A guardrail drops what it denies in every mode, before any segment; its
+// exceptions leave a flow to the segments and the mode.
+TEST_F(DatapathBehaviourTest, AGuardrailDropsInEveryModeAndItsExceptionsDoNot) {
+  constexpr std::uint32_t kGuardrail = 7;
+  ASSERT_TRUE(dp_->guardrails()
+                  .Update(AnyProtocolKey(kFrontend, kApi),
+                          {.guardrail_id = kGuardrail, .action = BH_GUARDRAIL_DENY})
+                  .ok());
+  ASSERT_TRUE(dp_->guardrails()
+                  .Update(PortRangeKeys(kFrontend, kApi, IPPROTO_UDP, 5353, 5353)[0],
+                          {.guardrail_id = kGuardrail, .action = BH_GUARDRAIL_EXCEPT})
+                  .ok());
+  ASSERT_TRUE(dp_->SetLookups(BH_LOOKUP_GUARDRAILS).ok());
+  for (bh_mode mode : {BH_MODE_LEARN, BH_MODE_MONITOR, BH_MODE_ENFORCE}) {
+    SetMode(kFrontend, mode);
+    SetMode(kApi, mode);
+    // tcp/8080 has a segment; the guardrail wins at both hooks and at the uplink.
+    // A new tuple per mode: a drop is reported once per flow and interval.
+    const Frame syn =
+        Tcp(kV4.frontend, kV4.api, static_cast<std::uint16_t>(41000 + mode), 8080, kSyn);
+    std::uint64_t before = Stat(BH_STAT_DROPPED_GUARDRAIL);
+    EXPECT_EQ(Send(From(syn)), TC_ACT_SHOT) << "mode " << static_cast<int>(mode);
+    EXPECT_EQ(Send(To(syn)), TC_ACT_SHOT) << "mode " << static_cast<int>(mode);
+    EXPECT_EQ(Send({kUplink, kUnboundIf, syn}), XDP_DROP) << "mode " << static_cast<int>(mode);
+    EXPECT_EQ(Stat(BH_STAT_DROPPED_GUARDRAIL), before + 2);
+    auto events = DrainEvents();
+    ASSERT_FALSE(events.empty());
+    for (const bh_flow_event& e : events) {
+      EXPECT_EQ(e.verdict, BH_VERDICT_DROPPED);
+      EXPECT_EQ(e.reason, BH_REASON_GUARDRAIL);
+      EXPECT_EQ(e.segment_id, kGuardrail);
+    }
+    // udp/5353 is excepted and has a segment: forwarded.
+    EXPECT_EQ(Send(From(Udp(kV4.frontend, kV4.api, 40001, 5353))), TC_ACT_OK)
+        << "mode " << static_cast<int>(mode);
+    // Another pair is not the guardrail's business (api -> db has a segment).
+    EXPECT_EQ(Send(From(Tcp(kV4.api, kV4.db, 40002, 5432, kSyn), kApiIf)), TC_ACT_OK);
+    DrainEvents();
+  }
+  // The lookups bit off: the programs do not consult the guardrails.
+  ASSERT_TRUE(dp_->SetLookups(0).ok());
+  ASSERT_TRUE(dp_->BumpEpoch().ok());
+  EXPECT_EQ(Send(From(Tcp(kV4.frontend, kV4.api, 40003, 8080, kSyn))), TC_ACT_OK);
+}
+
 TEST_F(DatapathBehaviourTest, UplinkDropsPacketsClaimingTheNodesAddress) {
   EXPECT_EQ(Send({kUplink, kUnboundIf, Tcp(kV4.node, kV4.api, 40000, 8080, kSyn)}), XDP_DROP);
   auto events = DrainEvents();

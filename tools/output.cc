@@ -64,7 +64,7 @@ std::string FlowsTable(const bulkhead::v1::FlowsResponse& flows) {
     if (f.segment_id() != 0) absl::StrAppend(&verdict, " by segment ", f.segment_id());
     if (f.reason() != bulkhead::v1::REASON_UNSPECIFIED)
       absl::StrAppend(&verdict, " (", absl::AsciiStrToLower(bulkhead::v1::Reason_Name(f.reason())),
-                      ")");
+                      f.guardrail().empty() ? "" : absl::StrCat(" ", f.guardrail()), ")");
     rows.push_back({absl::FormatTime("%b %d %H:%M:%E3S", t, absl::LocalTimeZone()),
                     EndpointText(f.source(), f.protocol()), "->",
                     EndpointText(f.destination(), f.protocol()), ProtocolText(f.protocol()),
@@ -83,6 +83,14 @@ std::string StatusText(const bulkhead::v1::StatusResponse& s) {
     workloads.push_back({w.workload(), absl::StrCat(w.identity()), ModeName(w.mode()),
                          absl::StrJoin(w.addresses(), ",")});
   absl::StrAppend(&out, Table(workloads), "\n");
+  if (!s.guardrails().empty()) {
+    std::vector<Row> guardrails = {{"GUARDRAIL", "FROM", "TO", "EXCEPT", "PAIRS", "DROPPED"}};
+    for (const auto& g : s.guardrails())
+      guardrails.push_back({g.name(), g.from(), g.to(),
+                            g.except().empty() ? "-" : absl::StrJoin(g.except(), ","),
+                            absl::StrCat(g.identity_pairs()), absl::StrCat(g.dropped_flows())});
+    absl::StrAppend(&out, Table(guardrails), "\n");
+  }
 
   std::vector<std::pair<std::string, std::uint64_t>> counters(s.datapath_counters().begin(),
                                                               s.datapath_counters().end());

@@ -9,6 +9,9 @@
 #            a peer never called are dropped and reported DROPPED, naming it;
 #   reload   legacy's range moved into a network set of its own: the segment
 #            learned for `private` no longer admits it (it is a new peer).
+# And guardrails (issue 7 point 5): frontend -> db is denied by one from the
+# start, so even in learn mode it is dropped, named, and never learned; a
+# guardrail added while enforcing overrides a learned segment at once.
 # Usage: peers_test.sh BUILD_DIR. Needs root. Cleans up on any exit.
 set -euo pipefail
 source "$(dirname "$0")/../../tools/lib/common.sh"
@@ -41,7 +44,15 @@ lab_serve legacy 5432
 lab_serve legacy 443
 lab_serve api 8080
 for port in 443 8443; do lab_wait_port payments $port; done
+lab_serve db 5432
 lab_wait_port legacy 5432 && lab_wait_port legacy 443 && lab_wait_port api 8080
+lab_wait_port db 5432
+cat >"$WORK/guardrails.yaml" <<'YAML'
+guardrails:
+  - {name: frontend-never-db, from: {workload: shop/frontend}, to: {namespace: shop-db-only}}
+  - {name: frontend-never-db-workload, from: {workload: shop/frontend}, to: {workload: shop/db}}
+YAML
+SHOP_AGENT_ARGS=(--guardrails "$WORK/guardrails.yaml")
 shop_start_agent "$WORK" "$BUILD_DIR" 2>>"$WORK/agent.log"
 check "the agent attached to the pods only, not to the outside hosts" \
   test "$("$BULKHEAD" status -o json | jq '.interfaces | length')" -eq 3
@@ -52,6 +63,10 @@ for i in 1 2; do
   check "learn: api -> legacy tcp/5432 connects ($i)" lab_connect api $LEGACY 5432
   check "learn: payments -> api tcp/8080 connects ($i)" lab_connect payments $API 8080
 done
+check "learn: frontend -> db tcp/5432 is refused by a guardrail, even while learning" \
+  refused lab_connect frontend $SHOP_DB 5432
+check "learn: ... reported DROPPED naming the guardrail" test "$(flows_matching \
+  '.source.workload=="shop/frontend" and .destination.workload=="shop/db" and .verdict=="DROPPED" and .reason=="GUARDRAIL" and .guardrail=="frontend-never-db-workload"')" -ge 1
 expected_segments="payments-api shop/api TCP 8080
 shop/api payments-api TCP 443
 shop/api private TCP 5432"
@@ -92,6 +107,27 @@ check "reload: api -> legacy tcp/5432 (learned as private) now times out" \
 check "reload: ... and is reported DROPPED to legacy-db:5432" test "$(flows_matching \
   '.source.workload=="shop/api" and .destination.workload=="legacy-db" and .destination.port==5432 and .verdict=="DROPPED"')" -ge 1
 check "reload: api -> payments tcp/443 still connects" lab_connect api $PAYMENTS 443
+
+echo "# guardrail added while enforcing"
+cat >>"$WORK/guardrails.yaml" <<'YAML'
+  - {name: no-payments, from: {namespace: shop}, to: {peer: payments-api}, except: [tcp/8443]}
+YAML
+for i in $(seq 1 50); do
+  [[ $("$BULKHEAD" status -o json | jq '.guardrails | length') -eq 3 ]] && break
+  sleep 0.1
+done
+check "guardrails: the new one is in force" \
+  test "$("$BULKHEAD" status -o json | jq '.guardrails | length')" -eq 3
+check "guardrails: learned api -> payments tcp/443 is refused now" \
+  refused lab_connect api $PAYMENTS 443
+check "guardrails: ... reported DROPPED naming it" test "$(flows_matching \
+  '.destination.workload=="payments-api" and .destination.port==443 and .reason=="GUARDRAIL" and .guardrail=="no-payments"')" -ge 1
+check "guardrails: status counts its drops" test "$("$BULKHEAD" status -o json |
+  jq '.guardrails[] | select(.name=="no-payments") | .dropped_flows | tonumber')" -ge 1
+check "guardrails: payments -> api tcp/8080 (another direction) still connects" \
+  lab_connect payments $API 8080
+check "guardrails: the learned segment stays in the policy (the guardrail overrides it)" \
+  test "$(segments)" == "$expected_segments"
 
 echo
 if [[ $failures -ne 0 ]]; then echo "$failures check(s) failed"; exit 1; fi

@@ -170,12 +170,14 @@ YAML
 
 # shop_start_agent WORK BUILD_DIR: bulkheadd in learn mode on the node, its
 # state in WORK, its socket at $BULKHEAD_SOCKET; stderr is the agent's log.
-# Waits until it answers; its pid is in SHOP_AGENT_PID.
+# SHOP_AGENT_ARGS: more flags (an array). Waits until it answers; its pid is
+# in SHOP_AGENT_PID.
+SHOP_AGENT_ARGS=()
 shop_start_agent() {
   local work=$1 build_dir=$2
   ip netns exec "$(lab_node_ns)" "$build_dir/controlplane/bulkheadd" \
     --inventory "$work/inventory.yaml" --interfaces 'lxc-*' --pin-dir "$work/bpffs" \
-    --state-dir "$work/state" --socket "$BULKHEAD_SOCKET" --mode learn &
+    --state-dir "$work/state" --socket "$BULKHEAD_SOCKET" --mode learn "${SHOP_AGENT_ARGS[@]}" &
   SHOP_AGENT_PID=$!
   bh_wait_agent "$BULKHEAD_SOCKET" "$SHOP_AGENT_PID" "$build_dir/tools/bulkhead"
 }

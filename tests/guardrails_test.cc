@@ -1,0 +1,137 @@
+// Guardrails: what the file accepts, and what a set of guardrails compiles
+// to for the datapath's longest-prefix map.
+#include "controlplane/guardrails.h"
+
+#include <netinet/in.h>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace bulkhead {
+namespace {
+
+using ::testing::HasSubstr;
+
+IdentityTable Cluster() {
+  return *IdentityTable::Build(
+      Inventory{.workloads = {{.ns = "tenant-a", .name = "web"},
+                              {.ns = "tenant-a", .name = "db"},
+                              {.ns = "tenant-b", .name = "web"},
+                              {.ns = "kube-system", .name = "coredns"}},
+                .networks = {{.name = "payments-api", .cidrs = {"203.0.113.0/24"}}}});
+}
+
+std::string Error(const std::string& yaml) {
+  return std::string(ParseGuardrails(yaml).status().message());
+}
+
+TEST(GuardrailsTest, ParsesTheDocumentedFormat) {
+  auto guardrails = ParseGuardrails(R"(
+guardrails:
+  - name: tenants-apart
+    from: {namespace: tenant-a}
+    to: {namespace: tenant-b}
+  - name: kube-system-dns-only
+    from: any
+    to: {namespace: kube-system}
+    except: [udp/53, tcp/53, tcp/8000-8100, icmp]
+  - name: no-world
+    from: {workload: tenant-a/db}
+    to: {peer: world}
+)");
+  ASSERT_TRUE(guardrails.ok()) << guardrails.status();
+  ASSERT_EQ(guardrails->size(), 3u);
+  EXPECT_EQ((*guardrails)[0].from.ToString(), "namespace tenant-a");
+  EXPECT_EQ((*guardrails)[1].from.ToString(), "any");
+  std::vector<std::string> except;
+  for (const PortException& e : (*guardrails)[1].except) except.push_back(e.ToString());
+  EXPECT_EQ(except, (std::vector<std::string>{"udp/53", "tcp/53", "tcp/8000-8100", "icmp"}));
+  EXPECT_EQ((*guardrails)[2].to.ToString(), "peer world");
+}
+
+TEST(GuardrailsTest, ErrorsNameTheEntryAndField) {
+  EXPECT_THAT(Error("guardrails:\n  - {from: any, to: any}\n"),
+              HasSubstr("guardrails[0]: \"name\" is required"));
+  EXPECT_THAT(Error("guardrails:\n  - {name: a, to: any}\n"),
+              HasSubstr("guardrails[0]: \"from\": is required"));
+  EXPECT_THAT(Error("guardrails:\n  - {name: a, from: all, to: any}\n"),
+              HasSubstr("\"all\" is not a selector"));
+  EXPECT_THAT(Error("guardrails:\n  - {name: a, from: {namespaces: x}, to: any}\n"),
+              HasSubstr("unknown key \"namespaces\" (expected namespace, workload, peer)"));
+  EXPECT_THAT(Error("guardrails:\n  - {name: a, from: {workload: x}, to: any}\n"),
+              HasSubstr("workload \"x\" is not namespace/name"));
+  EXPECT_THAT(Error("guardrails:\n  - {name: a, from: any, to: any, except: [dns]}\n"),
+              HasSubstr("\"dns\" is not a protocol"));
+  EXPECT_THAT(Error("guardrails:\n  - {name: a, from: any, to: any, except: [tcp/90-80]}\n"),
+              HasSubstr("is not proto/port or proto/first-last"));
+  EXPECT_THAT(Error("guardrails:\n  - {name: a, from: any, to: any, exept: []}\n"),
+              HasSubstr("unknown key \"exept\""));
+  EXPECT_THAT(Error("guardrails:\n  - {name: a, from: any, to: any}\n  - {name: a, from: any, "
+                    "to: any}\n"),
+              HasSubstr("guardrails[1]: guardrail \"a\" is listed twice"));
+  EXPECT_THAT(Error("rules: []\n"), HasSubstr("expected one top-level key, \"guardrails\""));
+  EXPECT_TRUE(ParseGuardrails("guardrails: []\n").ok());
+}
+
+TEST(GuardrailsTest, ANamespaceGuardrailDeniesEveryPairWhateverTheProtocol) {
+  IdentityTable ids = Cluster();
+  auto guardrails = ParseGuardrails(
+      "guardrails:\n  - {name: tenants-apart, from: {namespace: tenant-a}, to: {namespace: "
+      "tenant-b}}\n");
+  ASSERT_TRUE(guardrails.ok());
+  CompiledGuardrails compiled = CompileGuardrails(*guardrails, ids);
+  ASSERT_EQ(compiled.entries.size(), 2u);  // a/web and a/db -> b/web
+  for (const char* from : {"tenant-a/web", "tenant-a/db"}) {
+    auto key = AnyProtocolKey(*ids.IdentityOf(from), *ids.IdentityOf("tenant-b/web"));
+    ASSERT_TRUE(compiled.entries.contains(key)) << from;
+    EXPECT_EQ(compiled.entries.at(key).action, BH_GUARDRAIL_DENY);
+    EXPECT_EQ(compiled.names.at(compiled.entries.at(key).guardrail_id), "tenants-apart");
+  }
+}
+
+TEST(GuardrailsTest, ExceptionsAreCarvedOutAndOnlyWhereEveryGuardrailMakesThem) {
+  IdentityTable ids = Cluster();
+  auto guardrails = ParseGuardrails(R"(
+guardrails:
+  - {name: dns-only, from: any, to: {namespace: kube-system}, except: [udp/53, tcp/53]}
+  - {name: a-alone, from: {namespace: tenant-a}, to: any, except: [udp/53]}
+)");
+  ASSERT_TRUE(guardrails.ok());
+  CompiledGuardrails compiled = CompileGuardrails(*guardrails, ids);
+  std::uint32_t coredns = *ids.IdentityOf("kube-system/coredns");
+  std::uint32_t b_web = *ids.IdentityOf("tenant-b/web");
+  std::uint32_t a_web = *ids.IdentityOf("tenant-a/web");
+  auto action = [&](std::uint32_t from, std::uint32_t to, std::uint8_t proto,
+                    std::uint16_t port) -> int {
+    auto keys = PortRangeKeys(from, to, proto, port, port);
+    auto it = compiled.entries.find(keys[0]);
+    return it == compiled.entries.end() ? 0 : static_cast<int>(it->second.action);
+  };
+  // Any peer (world, the node, other tenants) -> coredns: DNS excepted.
+  for (std::uint32_t from : {b_web, static_cast<std::uint32_t>(BH_IDENTITY_WORLD),
+                             static_cast<std::uint32_t>(BH_IDENTITY_HOST)}) {
+    EXPECT_TRUE(compiled.entries.contains(AnyProtocolKey(from, coredns)));
+    EXPECT_EQ(action(from, coredns, IPPROTO_UDP, 53), BH_GUARDRAIL_EXCEPT);
+    EXPECT_EQ(action(from, coredns, IPPROTO_TCP, 53), BH_GUARDRAIL_EXCEPT);
+  }
+  // tenant-a -> coredns is denied by both: only what both except (udp/53).
+  EXPECT_EQ(action(a_web, coredns, IPPROTO_UDP, 53), BH_GUARDRAIL_EXCEPT);
+  EXPECT_EQ(action(a_web, coredns, IPPROTO_TCP, 53), 0);
+  EXPECT_TRUE(compiled.entries.contains(AnyProtocolKey(a_web, coredns)));
+  // tenant-a reaches nothing else, payments-api included; tenant-b is free.
+  EXPECT_TRUE(compiled.entries.contains(AnyProtocolKey(a_web, *ids.IdentityOf("payments-api"))));
+  EXPECT_FALSE(compiled.entries.contains(AnyProtocolKey(b_web, a_web)));
+}
+
+TEST(GuardrailsTest, SelectorsNamingNothingCompileToNothing) {
+  auto guardrails = ParseGuardrails(
+      "guardrails:\n  - {name: x, from: {namespace: nobody}, to: any}\n  - {name: y, from: "
+      "{peer: no-such-set}, to: any}\n");
+  ASSERT_TRUE(guardrails.ok());
+  CompiledGuardrails compiled = CompileGuardrails(*guardrails, Cluster());
+  EXPECT_TRUE(compiled.entries.empty());
+  EXPECT_EQ(compiled.names.size(), 2u);
+}
+
+}  // namespace
+}  // namespace bulkhead
