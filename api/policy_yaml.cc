@@ -39,20 +39,17 @@ YAML::Emitter& WriteName(YAML::Emitter& out, const std::string& name) {
 
 }  // namespace
 
-std::string PolicyToYaml(const bulkhead::v1::Policy& policy) {
+namespace {
+
+void WriteSegments(YAML::Emitter& out, const bulkhead::v1::Policy& policy) {
   std::vector<const bulkhead::v1::Segment*> segments;
   for (const auto& s : policy.segments()) segments.push_back(&s);
   std::sort(segments.begin(), segments.end(), [](const auto* a, const auto* b) {
     return std::tuple(a->from_workload(), a->to_workload(), a->protocol(), a->port()) <
            std::tuple(b->from_workload(), b->to_workload(), b->protocol(), b->port());
   });
-
   using google::protobuf::util::TimeUtil;
-  YAML::Emitter out;
-  out << YAML::BeginMap;
-  out << YAML::Key << "apiVersion" << YAML::Value << kPolicyApiVersion;
-  out << YAML::Key << "kind" << YAML::Value << kPolicyKind;
-  out << YAML::Key << "segments" << YAML::Value << YAML::BeginSeq;
+  out << YAML::BeginSeq;
   for (const auto* s : segments) {
     out << YAML::BeginMap;
     WriteName(out << YAML::Key << "from" << YAML::Value, s->from_workload());
@@ -77,6 +74,23 @@ std::string PolicyToYaml(const bulkhead::v1::Policy& policy) {
     out << YAML::EndMap;
   }
   out << YAML::EndSeq;
+}
+
+}  // namespace
+
+std::string PolicyToYaml(const bulkhead::v1::Policy& policy,
+                         const bulkhead::v1::Policy& held_back) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  out << YAML::Key << "apiVersion" << YAML::Value << kPolicyApiVersion;
+  out << YAML::Key << "kind" << YAML::Value << kPolicyKind;
+  out << YAML::Key << "segments" << YAML::Value;
+  WriteSegments(out, policy);
+  if (held_back.segments_size() > 0) {
+    out << YAML::Key << "heldBack" << YAML::Value;
+    out << YAML::Comment("not in force: a source learned too much too fast (a scan?); review");
+    WriteSegments(out, held_back);
+  }
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }

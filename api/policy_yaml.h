@@ -19,6 +19,9 @@
 //       collapsedPorts: 24   # learning collapsed 24 distinct ports into it
 //       ...
 //
+//   heldBack:              # only if learning held candidates back
+//     - from: shop/probe ...
+//
 // Segments are sorted by (from, to, protocol, port) and keys always come in
 // this order, so the same policy always gives the same bytes.
 #pragma once
@@ -32,6 +35,9 @@ namespace bulkhead {
 inline constexpr char kPolicyApiVersion[] = "bulkhead.dev/v1alpha1";
 inline constexpr char kPolicyKind[] = "SegmentPolicy";
 
-std::string PolicyToYaml(const bulkhead::v1::Policy& policy);
+// `held_back`: candidates held back for review, written under heldBack
+// (only when there are some).
+std::string PolicyToYaml(const bulkhead::v1::Policy& policy,
+                         const bulkhead::v1::Policy& held_back = {});
 
 }  // namespace bulkhead

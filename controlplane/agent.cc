@@ -14,6 +14,7 @@
 #include "controlplane/log.h"
 #include "controlplane/state_file.h"
 #include "datapath/status.h"
+#include "google/protobuf/util/time_util.h"
 
 namespace bulkhead {
 namespace {
@@ -31,6 +32,26 @@ std::string FileStamp(const std::string& path) {
 constexpr absl::Duration kAnswerWait = absl::Seconds(5);
 constexpr std::size_t kMaxWaitingCandidates = 65536;
 constexpr std::size_t kMaxWaitingPerSource = 1024;
+
+// The held-back candidates as segments (id 0: not in force), for the export
+// and the state file.
+bulkhead::v1::Policy HeldBackPolicy(const ScanGuard& scan) {
+  using google::protobuf::util::TimeUtil;
+  auto stamp = [](absl::Time t) { return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t)); };
+  bulkhead::v1::Policy policy;
+  for (const auto& [key, held] : scan.held()) {
+    bulkhead::v1::Segment* s = policy.add_segments();
+    s->set_from_workload(key.from);
+    s->set_to_workload(key.to);
+    s->set_protocol(static_cast<bulkhead::v1::Protocol>(key.proto));
+    s->set_port(key.port);
+    s->set_origin(bulkhead::v1::LEARNED);
+    *s->mutable_first_seen() = stamp(held.first_seen);
+    *s->mutable_last_seen() = stamp(held.last_seen);
+    s->set_flows(held.flows);
+  }
+  return policy;
+}
 
 bulkhead::v1::Response ErrorResponse(const absl::Status& status) {
   bulkhead::v1::Response response;
@@ -66,6 +87,9 @@ Agent::Agent(boost::asio::io_context& io, AgentOptions options, Inventory invent
       inventory_(std::move(inventory)),
       store_(options_.collapse_ports),
       learner_(identities_, [this](std::uint32_t identity) { return ModeOf(identity); }),
+      scan_(options_.scan_limits),
+      stability_(options_.promotion),
+      promotion_timer_(io),
       history_(options_.flow_history),
       answer_timer_(io),
       inventory_timer_(io) {}
@@ -172,6 +196,7 @@ absl::Status Agent::Start() {
   events_->Start();
   api_->Start();
   ScheduleInventoryCheck();
+  SchedulePromotionCheck();
   LogInfo(absl::StrCat("bulkheadd ready: ", identities_.workloads().size(), " workloads, ",
                        identities_.networks().size(), " network sets, ", store_.size(),
                        " segments, interfaces \"", options_.interface_pattern, "\", API on ",
@@ -221,6 +246,22 @@ absl::Status Agent::LoadStateAndIdentities() {
   inventory_ = {};
   for (const auto& [identity, workload] : identities_.workloads())
     modes_[identity] = workload.mode.value_or(options_.default_mode);
+  absl::Time now = absl::Now();
+  if (state) {
+    using google::protobuf::util::TimeUtil;
+    auto time_of = [](const google::protobuf::Timestamp& t, bool set) {
+      return set ? absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(t)) : absl::InfinitePast();
+    };
+    for (const auto& [name, t] : state->timelines())
+      stability_.Restore(
+          name, {.mode_since = time_of(t.mode_since(), true),
+                 .last_new_segment = time_of(t.last_new_segment(), t.has_last_new_segment()),
+                 .last_audit = time_of(t.last_audit(), t.has_last_audit())});
+    for (const auto& s : state->held_back().segments())
+      scan_.Hold(KeyOf(s), time_of(s.first_seen(), true), time_of(s.last_seen(), true), s.flows());
+  }
+  for (const auto& [identity, workload] : identities_.workloads())
+    stability_.Track(workload.id(), now);
   if (!state) return absl::OkStatus();
   store_.Restore(state->policy());
   for (const auto& [workload, mode] : state->modes())
@@ -381,10 +422,18 @@ void Agent::OnFlowEvent(const bh_flow_event& event) {
     flow.set_segment_id(0);
     ++guardrail_drops_[flow.guardrail()];
   }
+  absl::Time now = absl::Now();
+  if (event.verdict == BH_VERDICT_AUDIT && event.mode == BH_MODE_MONITOR) {
+    // The workload whose hook decided: it saw a flow outside its policy.
+    std::uint32_t decided =
+        event.hook == BH_HOOK_FROM_ENDPOINT ? event.src_identity : event.dst_identity;
+    stability_.Audited(identities_.NameOf(decided), now);
+  }
+  std::optional<SegmentKey> learned = learner_.Observe(event);
+  if (learned && scan_.Tripped(learned->from, now)) flow.set_held_back(true);
   history_.Add(std::move(flow));
 
-  if (event.verdict == BH_VERDICT_FORWARDED) store_.RecordFlow(event.segment_id, absl::Now());
-  std::optional<SegmentKey> learned = learner_.Observe(event);
+  if (event.verdict == BH_VERDICT_FORWARDED) store_.RecordFlow(event.segment_id, now);
   if (!learned) return;
   // A new segment only from a flow the server answered (answered.h).
   if (!store_.Contains(*learned) && AnsweredFilter::NeedsAnswer(event)) {
@@ -402,10 +451,83 @@ void Agent::Learn(const SegmentKey& key) {
                               options_.map_sizes.policy, " segments; --policy-max)"));
     return;
   }
-  if (store_.Learn(key, absl::Now())) {
+  absl::Time now = absl::Now();
+  if (!store_.Contains(key)) {
+    LearnOrHold(key, now);
+    return;
+  }
+  if (store_.Learn(key, now)) {  // a range widened
     LogInfo(absl::StrCat("learned segment ", ToString(key)));
+    stability_.SegmentLearned(key, now);
     policy_dirty_ = true;
     ScheduleCompile();
+  }
+}
+
+void Agent::LearnOrHold(const SegmentKey& key, absl::Time now) {
+  ScanGuard::Verdict verdict = scan_.Check(key, now);
+  if (!verdict.hold) {
+    if (store_.Learn(key, now)) {
+      LogInfo(absl::StrCat("learned segment ", ToString(key)));
+      stability_.SegmentLearned(key, now);
+      policy_dirty_ = true;
+      ScheduleCompile();
+    }
+    return;
+  }
+  // The source explores: what it taught in this window waits for review.
+  for (const SegmentKey& earlier : verdict.take_back) {
+    std::optional<bulkhead::v1::Segment> removed = store_.Remove(earlier);
+    if (!removed) continue;  // collapsed into a range meanwhile: stays
+    using google::protobuf::util::TimeUtil;
+    scan_.Hold(earlier,
+               absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(removed->first_seen())), now,
+               removed->flows());
+    policy_dirty_ = true;
+  }
+  scan_.Hold(key, now, now);
+  if (!verdict.take_back.empty() || policy_dirty_) ScheduleCompile();
+  if (!verdict.take_back.empty())
+    LogWarning(absl::StrCat(
+        "holding back what ", key.from, " teaches: it reached more than ",
+        options_.scan_limits.max_new_peers, " new peers or ", options_.scan_limits.max_new_segments,
+        " new segments within ", absl::FormatDuration(options_.scan_limits.window), " (a scan?); ",
+        verdict.take_back.size() + 1,
+        " candidates so far, for review in `bulkhead policy export` (heldBack)"));
+}
+
+void Agent::SchedulePromotionCheck() {
+  promotion_timer_.expires_after(std::chrono::seconds(1));
+  promotion_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    PromoteDue();
+    SchedulePromotionCheck();
+  });
+}
+
+void Agent::PromoteDue() {
+  absl::Time now = absl::Now();
+  for (const auto& [identity, workload] : identities_.workloads()) {
+    bh_mode mode = ModeOf(identity);
+    std::optional<bh_mode> next = stability_.Promotion(workload.id(), mode, now);
+    if (!next) continue;
+    bulkhead::v1::SetModeRequest request;
+    request.set_workload(workload.id());
+    request.set_mode(static_cast<bulkhead::v1::Mode>(*next));
+    auto changed = SetModes(request, events_->Drain().status());
+    if (!changed.ok()) {
+      LogError(absl::StrCat("promotion of ", workload.id(), " to ", ModeName(*next),
+                            " failed: ", changed.status().message()));
+      stability_.ModeChanged(workload.id(), now);  // try again after a full period
+      continue;
+    }
+    LogInfo(absl::StrCat(
+        "promoted ", workload.id(), " from ", ModeName(mode), " to ", ModeName(*next),
+        *next == BH_MODE_MONITOR
+            ? absl::StrCat(": no new segment for ",
+                           absl::FormatDuration(options_.promotion.stable_after))
+            : absl::StrCat(": no audit verdict for ",
+                           absl::FormatDuration(options_.promotion.to_enforce_after))));
   }
 }
 
@@ -468,6 +590,17 @@ absl::Status Agent::SaveState() const {
     (*state.mutable_identities())[name] = identity;
   state.set_next_identity(identities_.next_free().workload);
   state.set_next_network_identity(identities_.next_free().network);
+  using google::protobuf::util::TimeUtil;
+  auto stamp = [](absl::Time t) { return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t)); };
+  for (const auto& [name, t] : stability_.timelines()) {
+    if (!identities_.IdentityOf(name)) continue;  // removed from the inventory
+    bulkhead::v1::WorkloadTimeline& out = (*state.mutable_timelines())[name];
+    *out.mutable_mode_since() = stamp(t.mode_since);
+    if (t.last_new_segment != absl::InfinitePast())
+      *out.mutable_last_new_segment() = stamp(t.last_new_segment);
+    if (t.last_audit != absl::InfinitePast()) *out.mutable_last_audit() = stamp(t.last_audit);
+  }
+  *state.mutable_held_back() = HeldBackPolicy(scan_);
   return SaveAgentState(options_.state_dir, state);
 }
 
@@ -493,6 +626,7 @@ bulkhead::v1::Response Agent::Handle(const bulkhead::v1::Request& request) {
     }
     case bulkhead::v1::Request::kExportPolicy:
       *response.mutable_export_policy()->mutable_policy() = store_.Snapshot();
+      *response.mutable_export_policy()->mutable_held_back() = HeldBackPolicy(scan_);
       break;
     default:
       return ErrorResponse(absl::InvalidArgumentError("empty or unknown request"));
@@ -504,12 +638,30 @@ bulkhead::v1::StatusResponse Agent::Status() const {
   bulkhead::v1::StatusResponse status;
   status.set_version(BULKHEAD_VERSION);
   status.set_uptime_seconds(absl::ToInt64Seconds(absl::Now() - started_));
+  absl::Time now = absl::Now();
+  using google::protobuf::util::TimeUtil;
+  auto stamp = [](absl::Time t) { return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t)); };
+  std::map<std::string, std::uint32_t> segments_of;
+  bulkhead::v1::Policy policy = store_.Snapshot();
+  for (const auto& s : policy.segments()) {
+    ++segments_of[s.from_workload()];
+    if (s.to_workload() != s.from_workload()) ++segments_of[s.to_workload()];
+  }
   for (const auto& [identity, workload] : identities_.workloads()) {
     auto* w = status.add_workloads();
     w->set_workload(workload.id());
     w->set_identity(identity);
     w->set_mode(static_cast<bulkhead::v1::Mode>(ModeOf(identity)));
     for (const auto& address : workload.addresses) w->add_addresses(address);
+    if (const Timeline* t = stability_.Of(workload.id())) {
+      *w->mutable_mode_since() = stamp(t->mode_since);
+      if (t->last_new_segment != absl::InfinitePast())
+        *w->mutable_last_new_segment() = stamp(t->last_new_segment);
+    }
+    w->set_stable(stability_.Stable(workload.id(), ModeOf(identity), now));
+    w->set_segments(segments_of[workload.id()]);
+    w->set_held_back(static_cast<std::uint32_t>(scan_.HeldFrom(workload.id())));
+    w->set_exploring(scan_.Tripped(workload.id(), now));
   }
   for (std::string& line : interfaces_->Describe()) status.add_interfaces(std::move(line));
   status.set_segments(store_.size());
@@ -532,6 +684,8 @@ bulkhead::v1::StatusResponse Agent::Status() const {
   counters["agent_inventory_reloads"] = inventory_reloads_;
   counters["agent_inventory_reloads_failed"] = inventory_reloads_failed_;
   counters["agent_guardrail_reloads_failed"] = guardrail_reloads_failed_;
+  counters["learner_held_back"] = scan_.held().size();
+  counters["learner_scan_trips"] = scan_.trips();
   for (const Guardrail& g : guardrails_) {
     auto* out = status.add_guardrails();
     out->set_name(g.name);
@@ -592,6 +746,8 @@ absl::StatusOr<bulkhead::v1::SetModeResponse> Agent::SetModes(
     response.add_changed(identities_.NameOf(identity));
   }
   BH_RETURN_IF_ERROR(maps_->Apply({.modes = modes}).status());
+  for (std::uint32_t identity : targets)
+    if (ModeOf(identity) != mode) stability_.ModeChanged(identities_.NameOf(identity), absl::Now());
   modes_ = std::move(modes);
   BH_RETURN_IF_ERROR(SaveState());
   LogInfo(absl::StrCat("mode ", ModeName(mode), " for ", absl::StrJoin(response.changed(), ", ")));

@@ -39,6 +39,7 @@
 #include "controlplane/identity_table.h"
 #include "controlplane/interfaces.h"
 #include "controlplane/learner.h"
+#include "controlplane/learning_guard.h"
 #include "controlplane/policy_store.h"
 #include "controlplane/reconciler.h"
 #include "datapath/datapath.h"
@@ -61,6 +62,8 @@ struct AgentOptions {
   // Distinct learned ports between two peers past which they collapse into
   // a range (policy_store.h); 0: never.
   std::size_t collapse_ports = PolicyStore::kDefaultCollapseAfter;
+  ScanLimits scan_limits;      // when a learning source is held back
+  PromotionOptions promotion;  // stability and automatic promotion
   MapSizes map_sizes;
   bh_config datapath_config = DefaultDatapathConfig();
 };
@@ -102,6 +105,11 @@ class Agent {
   void OnBindingsChanged();
   void OnHostAddressesChanged();
   void ScheduleCompile();
+  // Every second: workloads due a promotion (learn -> monitor -> enforce).
+  void SchedulePromotionCheck();
+  void PromoteDue();
+  // A candidate new to the policy: learned, or held back (scan_).
+  void LearnOrHold(const SegmentKey& key, absl::Time now);
   absl::Status CompileAndPersist();
   bh_mode ModeOf(std::uint32_t identity) const;
   absl::Status SaveState() const;
@@ -120,6 +128,9 @@ class Agent {
   std::map<std::uint32_t, bh_mode> modes_;  // identity -> mode, every workload
   PolicyStore store_;
   Learner learner_;
+  ScanGuard scan_;
+  Stability stability_;
+  boost::asio::steady_timer promotion_timer_;
   MonotonicClockOffset clock_;
   absl::Time started_ = absl::Now();
   FlowHistory history_;

@@ -6,6 +6,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "controlplane/agent.h"
 #include "controlplane/log.h"
 #include "controlplane/privileges.h"
@@ -108,6 +109,41 @@ int main(int argc, char** argv) {
   maps->add_option("--prefixes-max", sizes.ipcache_prefixes,
                    "CIDRs of the inventory's network sets, plus 4 for `private` (~100 B each)")
       ->check(CLI::Range(1024u, 1u << 24))
+      ->capture_default_str();
+  // Learning's guard rails and promotion (controlplane/learning_guard.h).
+  auto duration = [](absl::Duration* out) {
+    return [out](const std::string& text) -> std::string {
+      if (!absl::ParseDuration(text, out) || *out < absl::ZeroDuration())
+        return "expected a duration such as 90s, 10m or 1h";
+      return "";
+    };
+  };
+  std::string hold_window = "60s", stable_after = "1h", enforce_after = "0";
+  auto* learning = app.add_option_group("learning", "what learning holds back, and promotion");
+  learning
+      ->add_option("--hold-back-peers", options.scan_limits.max_new_peers,
+                   "a source that learns segments to more new peers than this within "
+                   "--hold-back-window is held back for review")
+      ->capture_default_str();
+  learning
+      ->add_option("--hold-back-segments", options.scan_limits.max_new_segments,
+                   "... or more new segments than this")
+      ->capture_default_str();
+  learning->add_option("--hold-back-window", hold_window, "the window of the two above")
+      ->check(duration(&options.scan_limits.window))
+      ->capture_default_str();
+  learning
+      ->add_option("--stable-after", stable_after,
+                   "a learning workload is stable after this long without a new segment")
+      ->check(duration(&options.promotion.stable_after))
+      ->capture_default_str();
+  learning->add_flag("--promote-to-monitor", options.promotion.to_monitor,
+                     "move a learning workload to monitor once it is stable");
+  learning
+      ->add_option("--promote-to-enforce-after", enforce_after,
+                   "move a monitoring workload to enforce after this long without an audit "
+                   "verdict (0: never)")
+      ->check(duration(&options.promotion.to_enforce_after))
       ->capture_default_str();
   app.set_version_flag("--version", BULKHEAD_VERSION);
   CLI11_PARSE(app, argc, argv);

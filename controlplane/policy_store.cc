@@ -131,6 +131,15 @@ bool PolicyStore::Learn(const SegmentKey& key, absl::Time now) {
   return inserted;
 }
 
+std::optional<bulkhead::v1::Segment> PolicyStore::Remove(const SegmentKey& key) {
+  auto it = segments_.find(key);
+  if (it == segments_.end()) return std::nullopt;
+  bulkhead::v1::Segment segment = std::move(it->second);
+  by_id_.erase(segment.id());
+  segments_.erase(it);
+  return segment;
+}
+
 void PolicyStore::RecordFlow(std::uint32_t id, absl::Time now) {
   auto it = by_id_.find(id);
   if (it == by_id_.end()) return;

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,9 @@ class PolicyStore {
   // Counts a flow the datapath forwarded by segment `id` (flows, lastSeen).
   // Unknown ids (a segment removed meanwhile) are ignored.
   void RecordFlow(std::uint32_t id, absl::Time now);
+
+  // Takes a segment out (held back after all); nullopt if there is none.
+  std::optional<bulkhead::v1::Segment> Remove(const SegmentKey& key);
 
   // Whether a segment admits `key`'s port (its own, or a range's).
   bool Contains(const SegmentKey& key) const;

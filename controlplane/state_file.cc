@@ -58,18 +58,15 @@ bool IsKnownProtocol(bulkhead::v1::Protocol p) {
   }
 }
 
-}  // namespace
-
-absl::StatusOr<bulkhead::v1::AgentState> ParseAgentState(std::string_view bytes) {
-  bulkhead::v1::AgentState state;
-  if (!state.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
-    return absl::DataLossError("state file: not a bulkhead state file (protobuf AgentState)");
-
+// A list of segments: names, protocols, ports, ids (`with_ids`: non-zero
+// and unique), timestamps, no key twice.
+absl::Status CheckSegments(absl::string_view name, const bulkhead::v1::Policy& policy,
+                           bool with_ids) {
   std::set<std::uint32_t> segment_ids;
   std::set<SegmentKey> segment_keys;
-  for (int i = 0; i < state.policy().segments_size(); ++i) {
-    const auto& s = state.policy().segments(i);
-    std::string field = absl::StrCat("policy.segments[", i, "]");
+  for (int i = 0; i < policy.segments_size(); ++i) {
+    const auto& s = policy.segments(i);
+    std::string field = absl::StrCat(name, ".segments[", i, "]");
     BH_RETURN_IF_ERROR(
         CheckPeerName(absl::StrCat(field, ".from_workload"), s.from_workload()).status());
     BH_RETURN_IF_ERROR(
@@ -88,7 +85,7 @@ absl::StatusOr<bulkhead::v1::AgentState> ParseAgentState(std::string_view bytes)
                                     " is not a range's end (above port, at most 65535, for TCP, "
                                     "UDP or SCTP)"));
     }
-    if (s.id() == 0 || !segment_ids.insert(s.id()).second)
+    if (with_ids && (s.id() == 0 || !segment_ids.insert(s.id()).second))
       return Invalid(absl::StrCat(field, ".id"), absl::StrCat(s.id(), " is 0 or given twice"));
     for (const auto& [name, stamp] :
          {std::pair{"first_seen", &s.first_seen()}, std::pair{"last_seen", &s.last_seen()}}) {
@@ -102,6 +99,30 @@ absl::StatusOr<bulkhead::v1::AgentState> ParseAgentState(std::string_view bytes)
     if (s.protocol() == bulkhead::v1::ICMP && key.port == 0) key.port = 8;
     if (!segment_keys.insert(key).second)
       return Invalid(field, absl::StrCat(ToString(key), " is listed twice"));
+  }
+  return absl::OkStatus();
+}
+
+bool IsValidTimestamp(const google::protobuf::Timestamp& t) {
+  // google.protobuf.Timestamp's range: years 1 to 9999.
+  return t.seconds() >= -62135596800 && t.seconds() <= 253402300799 && t.nanos() >= 0 &&
+         t.nanos() <= 999999999;
+}
+
+}  // namespace
+
+absl::StatusOr<bulkhead::v1::AgentState> ParseAgentState(std::string_view bytes) {
+  bulkhead::v1::AgentState state;
+  if (!state.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+    return absl::DataLossError("state file: not a bulkhead state file (protobuf AgentState)");
+
+  BH_RETURN_IF_ERROR(CheckSegments("policy", state.policy(), /*with_ids=*/true));
+  BH_RETURN_IF_ERROR(CheckSegments("held_back", state.held_back(), /*with_ids=*/false));
+  for (const auto& [name, t] : state.timelines()) {
+    std::string field = absl::StrCat("timelines[\"", absl::CHexEscape(name), "\"]");
+    BH_RETURN_IF_ERROR(CheckWorkloadName(field, name));
+    for (const auto* stamp : {&t.mode_since(), &t.last_new_segment(), &t.last_audit()})
+      if (!IsValidTimestamp(*stamp)) return Invalid(field, "holds an invalid timestamp");
   }
   for (const auto& [name, mode] : state.modes()) {
     std::string field = absl::StrCat("modes[\"", absl::CHexEscape(name), "\"]");

@@ -124,7 +124,8 @@ int main(int argc, char** argv) {
     request.mutable_export_policy();
     auto response = Call(socket, request);
     if (!response.ok()) return Fail(response.status());
-    std::string yaml = bulkhead::PolicyToYaml(response->export_policy().policy());
+    std::string yaml = bulkhead::PolicyToYaml(response->export_policy().policy(),
+                                              response->export_policy().held_back());
     if (export_file.empty()) {
       std::cout << yaml;
     } else if (absl::Status status = bulkhead::WriteOutputFile(export_file, yaml); !status.ok()) {

@@ -65,6 +65,7 @@ std::string FlowsTable(const bulkhead::v1::FlowsResponse& flows) {
     if (f.reason() != bulkhead::v1::REASON_UNSPECIFIED)
       absl::StrAppend(&verdict, " (", absl::AsciiStrToLower(bulkhead::v1::Reason_Name(f.reason())),
                       f.guardrail().empty() ? "" : absl::StrCat(" ", f.guardrail()), ")");
+    if (f.held_back()) absl::StrAppend(&verdict, " [source held back]");
     rows.push_back({absl::FormatTime("%b %d %H:%M:%E3S", t, absl::LocalTimeZone()),
                     EndpointText(f.source(), f.protocol()), "->",
                     EndpointText(f.destination(), f.protocol()), ProtocolText(f.protocol()),
@@ -78,9 +79,21 @@ std::string StatusText(const bulkhead::v1::StatusResponse& s) {
       "bulkheadd ", s.version(), ", up ", s.uptime_seconds(), "s\n",
       "interfaces: ", s.interfaces().empty() ? "none" : absl::StrJoin(s.interfaces(), ", "),
       "\nsegments: ", s.segments(), "\nflows seen: ", s.flows_seen(), "\n\n");
-  std::vector<Row> workloads = {{"WORKLOAD", "IDENTITY", "MODE", "ADDRESSES"}};
+  std::vector<Row> workloads = {{"WORKLOAD", "IDENTITY", "MODE", "SINCE", "STABLE", "SEGMENTS",
+                                 "LAST NEW", "HELD", "ADDRESSES"}};
+  auto when = [](const google::protobuf::Timestamp& t, bool set) -> std::string {
+    if (!set) return "-";
+    return absl::FormatTime(
+        "%b %d %H:%M:%S",
+        absl::FromUnixNanos(google::protobuf::util::TimeUtil::TimestampToNanoseconds(t)),
+        absl::LocalTimeZone());
+  };
   for (const auto& w : s.workloads())
     workloads.push_back({w.workload(), absl::StrCat(w.identity()), ModeName(w.mode()),
+                         when(w.mode_since(), w.has_mode_since()), w.stable() ? "yes" : "no",
+                         absl::StrCat(w.segments()),
+                         when(w.last_new_segment(), w.has_last_new_segment()),
+                         absl::StrCat(w.held_back(), w.exploring() ? " (exploring)" : ""),
                          absl::StrJoin(w.addresses(), ",")});
   absl::StrAppend(&out, Table(workloads), "\n");
   if (!s.guardrails().empty()) {

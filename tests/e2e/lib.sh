@@ -15,10 +15,11 @@ flows_matching() {
   "$BULKHEAD" flows --last 0 -o json | jq -c "select($1)" | wc -l
 }
 
-# segments: the exported policy as "from to PROTOCOL port" lines, sorted.
+# segments: the exported policy's segments in force (not heldBack) as
+# "from to PROTOCOL port" lines, sorted.
 segments() {
   "$BULKHEAD" policy export |
-    awk '/- from:/ {f=$3} /^ +to:/ {t=$2} /protocol:/ {p=$2} /port:/ {print f, t, p, $2}' | sort
+    awk '/^heldBack:/ {exit} /- from:/ {f=$3} /^ +to:/ {t=$2} /protocol:/ {p=$2} /^ +port:/ {print f, t, p, $2}' | sort
 }
 
 # shop_cleanup_on_exit: on any exit (a signal too), prints the agent log
