@@ -14,6 +14,7 @@
 #include "baseline.skel.h"
 #include "controlplane/compiler.h"
 #include "controlplane/learner.h"
+#include "controlplane/learning_guard.h"
 #include "controlplane/policy_store.h"
 #include "controlplane/reconciler.h"
 #include "datapath/datapath.h"
@@ -150,33 +151,71 @@ void BM_Dropped(benchmark::State& state) {
 }
 BENCHMARK(BM_Dropped)->UseManualTime();
 
-// Flow events through the learner (userspace, no kernel).
-void BM_LearnerObserve(benchmark::State& state) {
-  std::vector<Workload> workloads;
-  workloads.reserve(100);
-  for (int i = 0; i < 100; ++i)
-    workloads.push_back({.ns = "bench", .name = "w" + std::to_string(i)});
-  IdentityTable identities = *IdentityTable::Build(std::move(workloads));
-  Learner learner(identities, [](std::uint32_t) { return BH_MODE_LEARN; });
-  PolicyStore store;
-  bh_flow_event e{};
-  e.proto = IPPROTO_TCP;
-  e.verdict = BH_VERDICT_AUDIT;
-  e.reason = BH_REASON_POLICY;
-  e.flags = BH_FLOW_TCP_SYN;
-  e.dport_be = htons(8080);
-  std::uint32_t i = 0;
-  for ([[maybe_unused]] auto _ : state) {
-    e.src_identity = BH_IDENTITY_FIRST_WORKLOAD + (i % 100);
-    e.dst_identity = BH_IDENTITY_FIRST_WORKLOAD + ((i / 100) % 100);
-    e.sport_be = htons(32768 + (i % 28000));
-    if (auto segment = learner.Observe(e))
-      benchmark::DoNotOptimize(store.Learn(*segment, absl::Now()));
-    ++i;
+// Flow events through the learner as the agent runs it (userspace, no
+// kernel): learner, then for a segment the store does not admit yet the scan
+// guard, the store (port collapse at its default 20) and the stability
+// timelines. 100 workloads, 10,000 pairs, 50 server ports per pair.
+// Arg 0: steady state, every pair's ports already learned (collapsed into
+// ranges), as on a cluster that has been learning a while. Arg 1: every
+// event a new segment (the first minutes of learning), collapse included.
+class LearnerPath {
+ public:
+  LearnerPath()
+      : identities_(Identities()),
+        learner_(identities_, [](std::uint32_t) { return BH_MODE_LEARN; }),
+        scan_({.window = absl::Seconds(60), .max_new_peers = 1000, .max_new_segments = 1000000}),
+        stability_({}) {
+    for (const auto& [identity, w] : identities_.workloads()) stability_.Track(w.id(), start_);
+    event_.proto = IPPROTO_TCP;
+    event_.verdict = BH_VERDICT_AUDIT;
+    event_.reason = BH_REASON_POLICY;
+    event_.flags = BH_FLOW_TCP_SYN;
   }
+
+  // Event number i: pair i % 10,000, server port 8000 + (i / 10,000) % 50.
+  void Observe(std::uint32_t i) {
+    event_.src_identity = BH_IDENTITY_FIRST_WORKLOAD + (i % 100);
+    event_.dst_identity = BH_IDENTITY_FIRST_WORKLOAD + ((i / 100) % 100);
+    event_.sport_be = htons(static_cast<std::uint16_t>(32768 + (i % 28000)));
+    event_.dport_be = htons(static_cast<std::uint16_t>(8000 + (i / 10000) % 50));
+    std::optional<SegmentKey> segment = learner_.Observe(event_);
+    if (!segment) return;
+    absl::Time now = start_ + absl::Microseconds(i);
+    if (store_.Contains(*segment)) {
+      benchmark::DoNotOptimize(store_.Learn(*segment, now));
+    } else if (!scan_.Check(*segment, now).hold && store_.Learn(*segment, now)) {
+      stability_.SegmentLearned(*segment, now);
+    }
+  }
+  std::size_t segments() const { return store_.size(); }
+
+ private:
+  static IdentityTable Identities() {
+    std::vector<Workload> workloads;
+    for (int i = 0; i < 100; ++i)
+      workloads.push_back({.ns = "bench", .name = "w" + std::to_string(i)});
+    return *IdentityTable::Build(std::move(workloads));
+  }
+  IdentityTable identities_;
+  Learner learner_;
+  PolicyStore store_;
+  ScanGuard scan_;
+  Stability stability_;
+  absl::Time start_ = absl::Now();
+  bh_flow_event event_{};
+};
+
+void BM_LearnerObserve(benchmark::State& state) {
+  const bool all_new = state.range(0) == 1;
+  LearnerPath path;
+  std::uint32_t i = 0;
+  if (!all_new)
+    for (; i < 500000; ++i) path.Observe(i);  // every pair's 50 ports: ranges
+  for ([[maybe_unused]] auto _ : state) path.Observe(all_new ? i++ : i++ % 500000);
   state.SetItemsProcessed(state.iterations());
+  state.counters["segments"] = static_cast<double>(path.segments());
 }
-BENCHMARK(BM_LearnerObserve);
+BENCHMARK(BM_LearnerObserve)->Arg(0)->Arg(1);
 
 // Compile N segments and load them into a real datapath's policy map from
 // empty, through the Reconciler as the agent does.

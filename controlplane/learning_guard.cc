@@ -7,18 +7,21 @@ namespace bulkhead {
 
 ScanGuard::Verdict ScanGuard::Check(const SegmentKey& key, absl::Time now) {
   Window& w = sources_[key.from];
-  while (!w.learned.empty() && now - w.learned.front().first > limits_.window)
+  while (!w.learned.empty() && now - w.learned.front().first > limits_.window) {
+    auto peer = w.peers.find(w.learned.front().second.to);
+    if (--peer->second == 0) w.peers.erase(peer);
     w.learned.pop_front();
+  }
   Verdict verdict;
   if (now < w.tripped_until) {
     w.tripped_until = now + limits_.window;  // still exploring: held on
     verdict.hold = true;
     return verdict;
   }
-  std::set<std::string> peers = {key.to};
-  for (const auto& [when, learned] : w.learned) peers.insert(learned.to);
-  if (peers.size() <= limits_.max_new_peers && w.learned.size() + 1 <= limits_.max_new_segments) {
+  std::size_t peers = w.peers.size() + (w.peers.contains(key.to) ? 0 : 1);
+  if (peers <= limits_.max_new_peers && w.learned.size() + 1 <= limits_.max_new_segments) {
     w.learned.emplace_back(now, key);
+    ++w.peers[key.to];
     return verdict;
   }
   ++trips_;
@@ -26,6 +29,7 @@ ScanGuard::Verdict ScanGuard::Check(const SegmentKey& key, absl::Time now) {
   verdict.hold = true;
   for (auto& [when, learned] : w.learned) verdict.take_back.push_back(std::move(learned));
   w.learned.clear();
+  w.peers.clear();
   return verdict;
 }
 

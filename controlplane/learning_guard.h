@@ -70,6 +70,7 @@ class ScanGuard {
  private:
   struct Window {
     std::deque<std::pair<absl::Time, SegmentKey>> learned;  // oldest first
+    std::map<std::string, std::size_t> peers;  // of `learned`: peer -> segments
     absl::Time tripped_until = absl::InfinitePast();
   };
   ScanLimits limits_;

@@ -45,15 +45,35 @@ std::vector<std::map<SegmentKey, bulkhead::v1::Segment>::iterator> PolicyStore::
   return out;
 }
 
-bool PolicyStore::Contains(const SegmentKey& key) const {
-  if (segments_.contains(key)) return true;
+namespace {
+
+// One walk for both: the exact key, or the range of its triple covering its
+// port. Keys sort by port, so nothing past the port can cover it.
+template <typename Map>
+auto FindIn(Map& segments, const SegmentKey& key) -> decltype(segments.end()) {
   SegmentKey first{.from = key.from, .to = key.to, .proto = key.proto};
-  for (auto it = segments_.lower_bound(first); it != segments_.end(); ++it) {
-    if (it->first.from != key.from || it->first.to != key.to || it->first.proto != key.proto) break;
-    if (!key.is_range() && it->first.Covers(key.port)) return true;
+  for (auto it = segments.lower_bound(first); it != segments.end(); ++it) {
+    if (it->first.from != key.from || it->first.to != key.to || it->first.proto != key.proto)
+      break;
+    if (it->first == key) return it;
+    if (it->first.port > key.port) break;
+    if (!key.is_range() && it->first.Covers(key.port)) return it;
   }
-  return false;
+  return segments.end();
 }
+
+}  // namespace
+
+std::map<SegmentKey, bulkhead::v1::Segment>::iterator PolicyStore::Find(const SegmentKey& key) {
+  return FindIn(segments_, key);
+}
+
+std::map<SegmentKey, bulkhead::v1::Segment>::const_iterator PolicyStore::Find(
+    const SegmentKey& key) const {
+  return FindIn(segments_, key);
+}
+
+bool PolicyStore::Contains(const SegmentKey& key) const { return Find(key) != segments_.end(); }
 
 // Replaces the segments of key's (from, to, proto) with one range.
 void PolicyStore::Collapse(const SegmentKey& key, absl::Time now) {
@@ -99,13 +119,10 @@ void PolicyStore::Collapse(const SegmentKey& key, absl::Time now) {
 
 bool PolicyStore::Learn(const SegmentKey& key, absl::Time now) {
   auto stamp = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(now));
-  // A range that admits the port already: a flow seen on it.
-  if (!segments_.contains(key) && Contains(key)) {
-    for (auto it : Triple(key))
-      if (it->first.Covers(key.port)) {
-        *it->second.mutable_last_seen() = stamp;
-        it->second.set_flows(it->second.flows() + 1);
-      }
+  // A segment that admits the port already: a flow seen on it.
+  if (auto found = Find(key); found != segments_.end()) {
+    *found->second.mutable_last_seen() = stamp;
+    found->second.set_flows(found->second.flows() + 1);
     return false;
   }
   auto [it, inserted] = segments_.try_emplace(key);

@@ -57,6 +57,9 @@ class PolicyStore {
   void Restore(const bulkhead::v1::Policy& policy);
 
  private:
+  // The segment admitting `key`'s port: its own, else a range's.
+  std::map<SegmentKey, bulkhead::v1::Segment>::iterator Find(const SegmentKey& key);
+  std::map<SegmentKey, bulkhead::v1::Segment>::const_iterator Find(const SegmentKey& key) const;
   // The segments of (from, to, proto), in key order.
   std::vector<std::map<SegmentKey, bulkhead::v1::Segment>::iterator> Triple(const SegmentKey& key);
   void Collapse(const SegmentKey& key, absl::Time now);
