@@ -43,7 +43,7 @@ absl::StatusOr<PeerSelector> ParseSelector(std::size_t index, const char* field,
   if (!node.IsMap() || node.size() != 1)
     return error("expected any, or a mapping with one of namespace, workload, peer");
   const std::string key = node.begin()->first.Scalar();
-  const YAML::Node& value = node.begin()->second;
+  const YAML::Node value = node.begin()->second;  // a copy: the iterator yields a temporary
   if (!value.IsScalar() || value.Scalar().empty() || !Printable(value.Scalar()))
     return error(absl::StrCat("\"", absl::CHexEscape(key), "\" needs a printable name"));
   const std::string& name = value.Scalar();
