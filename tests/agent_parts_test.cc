@@ -85,6 +85,21 @@ TEST(StateFileTest, ImpossibleValuesAreRefusedNamingTheField) {
   EXPECT_THAT(Error(state),
               HasSubstr("modes[\"payments-api\"]: \"payments-api\" is not namespace/name"));
 
+  // Held-back candidates are checked like segments (no ids); timelines are
+  // workloads' with valid times.
+  state = GoodState();
+  *state.mutable_held_back()->add_segments() = state.policy().segments(0);
+  state.mutable_held_back()->mutable_segments(0)->set_id(0);
+  EXPECT_TRUE(ParseAgentState(state.SerializeAsString()).ok()) << Error(state);
+  state.mutable_held_back()->mutable_segments(0)->set_port(70000);
+  EXPECT_THAT(Error(state), HasSubstr("held_back.segments[0].port: 70000 is above 65535"));
+  state = GoodState();
+  (*state.mutable_timelines())["world"].mutable_mode_since()->set_seconds(1);
+  EXPECT_THAT(Error(state), HasSubstr("timelines[\"world\"]: \"world\" is not namespace/name"));
+  state = GoodState();
+  (*state.mutable_timelines())["shop/api"].mutable_last_audit()->set_nanos(-1);
+  EXPECT_THAT(Error(state), HasSubstr("timelines[\"shop/api\"]: holds an invalid timestamp"));
+
   // Named peers are fine in segments and identities.
   state = GoodState();
   state.mutable_policy()->mutable_segments(0)->set_to_workload("payments-api");
