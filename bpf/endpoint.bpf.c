@@ -111,6 +111,25 @@ static __always_inline int verdict_without_policy(__u32 ifindex, const struct pa
 			d.verdict = BH_VERDICT_AUDIT;
 		stat = reason == BH_REASON_FRAGMENT ? BH_STAT_DROPPED_FRAGMENT
 						    : BH_STAT_DROPPED_UNPARSEABLE;
+		/* Passed only because the workload does not enforce: a guardrail
+		 * on the pair of peers still drops it (any protocol, any port:
+		 * the ports were not read), so odd headers cannot walk around one. */
+		if (d.verdict == BH_VERDICT_AUDIT && own_identity) {
+			__u32 peer = identity_of(hook == BH_HOOK_FROM_ENDPOINT ? &pkt->daddr
+									  : &pkt->saddr);
+			__u32 src = hook == BH_HOOK_FROM_ENDPOINT ? own_identity : peer;
+			__u32 dst = hook == BH_HOOK_FROM_ENDPOINT ? peer : own_identity;
+			__u32 guardrail = guardrail_of(src, dst, 0, 0, current_lookups());
+
+			if (guardrail) {
+				d.verdict = BH_VERDICT_DROPPED;
+				d.reason = BH_REASON_GUARDRAIL;
+				d.segment_id = guardrail;
+				d.src_identity = src;
+				d.dst_identity = dst;
+				stat = BH_STAT_DROPPED_GUARDRAIL;
+			}
+		}
 		break;
 	}
 	report_drop(ifindex, pkt, &d, now_ns);

@@ -19,15 +19,6 @@
 namespace bulkhead {
 namespace {
 
-// What changes when the inventory file is replaced or rewritten (a
-// ConfigMap's symlink swap, an editor's rename, an in-place write).
-std::string FileStamp(const std::string& path) {
-  struct stat st {};
-  if (stat(path.c_str(), &st) != 0) return absl::StrCat("error ", errno);
-  return absl::StrCat(st.st_dev, ":", st.st_ino, ":", st.st_size, ":", st.st_mtim.tv_sec, ".",
-                      st.st_mtim.tv_nsec);
-}
-
 // How long a candidate segment waits for its flow's answer, and how many may.
 constexpr absl::Duration kAnswerWait = absl::Seconds(5);
 constexpr std::size_t kMaxWaitingCandidates = 65536;
@@ -64,20 +55,22 @@ bulkhead::v1::Response ErrorResponse(const absl::Status& status) {
 
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(boost::asio::io_context& io,
                                                      AgentOptions options) {
-  std::string stamp = FileStamp(options.inventory_path);
-  BH_ASSIGN_OR_RETURN(Inventory inventory, LoadInventory(options.inventory_path));
+  std::shared_ptr<InventorySource> source = options.inventory_source;
+  if (!source) source = std::make_shared<FileInventorySource>(options.inventory_path);
+  (void)source->MayHaveChanged();  // what is read now is the baseline
+  BH_ASSIGN_OR_RETURN(Inventory inventory, source->Read());
   // Checked now (duplicates, an address claimed twice); numbered in Start().
   BH_RETURN_IF_ERROR(IdentityTable::Build(inventory).status());
   std::vector<Guardrail> guardrails;
-  std::string guardrails_stamp;
+  std::optional<FileWatch> guardrails_watch;
   if (!options.guardrails_path.empty()) {
-    guardrails_stamp = FileStamp(options.guardrails_path);
+    guardrails_watch.emplace(options.guardrails_path);
     BH_ASSIGN_OR_RETURN(guardrails, LoadGuardrails(options.guardrails_path));
   }
   auto agent = std::unique_ptr<Agent>(new Agent(io, std::move(options), std::move(inventory)));
-  agent->inventory_stamp_ = std::move(stamp);
+  agent->inventory_source_ = std::move(source);
   agent->guardrails_ = std::move(guardrails);
-  agent->guardrails_stamp_ = std::move(guardrails_stamp);
+  agent->guardrails_watch_ = std::move(guardrails_watch);
   return agent;
 }
 
@@ -297,32 +290,26 @@ absl::Status Agent::Uninstall(const AgentOptions& options) {
   return absl::OkStatus();
 }
 
-// The inventory is read again when its file changes. A reload is one
+// The inventory is read again when its source changes. A reload is one
 // transaction like a start: workloads keep their identity numbers and modes,
-// new ones get theirs, addresses move with their workload; a bad file, or one
+// new ones get theirs, addresses move with their workload; a bad read, or one
 // the maps cannot hold, changes nothing and the last good inventory stays.
 void Agent::ScheduleInventoryCheck() {
   inventory_timer_.expires_after(std::chrono::seconds(1));
   inventory_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
-    std::string stamp = FileStamp(options_.inventory_path);
-    if (stamp != inventory_stamp_) {
-      inventory_stamp_ = stamp;
+    if (inventory_source_->MayHaveChanged()) {
       if (absl::Status status = ReloadInventory(); !status.ok()) {
         ++inventory_reloads_failed_;
         LogError(absl::StrCat("inventory reload: ", status.message(),
                               "; the last good inventory stays in force"));
       }
     }
-    if (!options_.guardrails_path.empty()) {
-      std::string stamp = FileStamp(options_.guardrails_path);
-      if (stamp != guardrails_stamp_) {
-        guardrails_stamp_ = stamp;
-        if (absl::Status status = ReloadGuardrails(); !status.ok()) {
-          ++guardrail_reloads_failed_;
-          LogError(absl::StrCat("guardrails reload: ", status.message(),
-                                "; the last good guardrails stay in force"));
-        }
+    if (guardrails_watch_ && guardrails_watch_->Changed()) {
+      if (absl::Status status = ReloadGuardrails(); !status.ok()) {
+        ++guardrail_reloads_failed_;
+        LogError(absl::StrCat("guardrails reload: ", status.message(),
+                              "; the last good guardrails stay in force"));
       }
     }
     ScheduleInventoryCheck();
@@ -330,7 +317,7 @@ void Agent::ScheduleInventoryCheck() {
 }
 
 absl::Status Agent::ReloadInventory() {
-  BH_ASSIGN_OR_RETURN(Inventory inventory, LoadInventory(options_.inventory_path));
+  BH_ASSIGN_OR_RETURN(Inventory inventory, inventory_source_->Read());
   BH_ASSIGN_OR_RETURN(IdentityTable next,
                       IdentityTable::Build(std::move(inventory), identities_.assignments(),
                                            identities_.next_free()));
@@ -356,6 +343,8 @@ absl::Status Agent::ReloadInventory() {
                     .modes = modes,
                     .guardrails = GuardrailsFor(next)}));
   identities_ = std::move(next);
+  for (const auto& [identity, workload] : identities_.workloads())
+    stability_.Track(workload.id(), absl::Now());  // new workloads: their mode since now
   modes_ = std::move(modes);
   policy_dirty_ = false;
   interfaces_->Rebind();
@@ -372,6 +361,7 @@ GuardrailEntries Agent::GuardrailsFor(const IdentityTable& identities) {
   guardrail_pairs_.clear();
   for (const auto& [key, value] : compiled.entries)
     if (value.action == BH_GUARDRAIL_DENY) ++guardrail_pairs_[guardrail_names_[value.guardrail_id]];
+  for (const std::string& warning : compiled.warnings) LogWarning(warning);
   return std::move(compiled.entries);
 }
 
@@ -505,11 +495,38 @@ void Agent::SchedulePromotionCheck() {
   });
 }
 
+// Workloads with a flow alive that passed outside their policy while they
+// monitor: audited now. An audit event is sent once per flow, so a pooled
+// connection that keeps going would otherwise look clean.
+void Agent::NoteLiveAudits(absl::Time now) {
+  std::set<std::uint32_t> audited;
+  auto note = [&](const bh_ct_key& key, const bh_ct_entry& entry) {
+    if (entry.passed_verdict[BH_HOOK_FROM_ENDPOINT] != BH_VERDICT_AUDIT &&
+        entry.passed_verdict[BH_HOOK_TO_ENDPOINT] != BH_VERDICT_AUDIT)
+      return;
+    for (const bh_addr& addr : key.addr)
+      if (auto identity = identities_.IdentityOfAddress(addr)) audited.insert(*identity);
+  };
+  for (auto* table : {&datapath_->conntrack(), &datapath_->conntrack_new()})
+    if (absl::Status s = table->ForEach(note); !s.ok()) LogWarning(s.message());
+  for (std::uint32_t identity : audited)
+    if (ModeOf(identity) == BH_MODE_MONITOR) stability_.Audited(identities_.NameOf(identity), now);
+}
+
 void Agent::PromoteDue() {
   absl::Time now = absl::Now();
+  // Events still queued may hold an audit verdict: read them first.
+  if (absl::Status drained = events_->Drain().status(); !drained.ok())
+    LogWarning(drained.message());
+  bool live_audits_checked = false;
   for (const auto& [identity, workload] : identities_.workloads()) {
     bh_mode mode = ModeOf(identity);
     std::optional<bh_mode> next = stability_.Promotion(workload.id(), mode, now);
+    if (next == BH_MODE_ENFORCE && !live_audits_checked) {
+      NoteLiveAudits(now);
+      live_audits_checked = true;
+      next = stability_.Promotion(workload.id(), mode, now);
+    }
     if (!next) continue;
     bulkhead::v1::SetModeRequest request;
     request.set_workload(workload.id());
@@ -686,6 +703,7 @@ bulkhead::v1::StatusResponse Agent::Status() const {
   counters["agent_guardrail_reloads_failed"] = guardrail_reloads_failed_;
   counters["learner_held_back"] = scan_.held().size();
   counters["learner_scan_trips"] = scan_.trips();
+  counters["learner_held_back_not_kept"] = scan_.dropped();
   for (const Guardrail& g : guardrails_) {
     auto* out = status.add_guardrails();
     out->set_name(g.name);

@@ -38,6 +38,7 @@
 #include "controlplane/guardrails.h"
 #include "controlplane/identity_table.h"
 #include "controlplane/interfaces.h"
+#include "controlplane/inventory_source.h"
 #include "controlplane/learner.h"
 #include "controlplane/learning_guard.h"
 #include "controlplane/policy_store.h"
@@ -50,6 +51,8 @@ namespace bulkhead {
 
 struct AgentOptions {
   std::string inventory_path;
+  // Where workloads come from; empty: the file at inventory_path.
+  std::shared_ptr<InventorySource> inventory_source;
   std::string guardrails_path;  // empty: no guardrails
   std::string interface_pattern = "lxc*";
   std::vector<std::string> uplinks;  // interfaces for the XDP uplink program
@@ -108,6 +111,7 @@ class Agent {
   // Every second: workloads due a promotion (learn -> monitor -> enforce).
   void SchedulePromotionCheck();
   void PromoteDue();
+  void NoteLiveAudits(absl::Time now);
   // A candidate new to the policy: learned, or held back (scan_).
   void LearnOrHold(const SegmentKey& key, absl::Time now);
   absl::Status CompileAndPersist();
@@ -139,13 +143,12 @@ class Agent {
   boost::asio::steady_timer answer_timer_;
   bool answer_check_scheduled_ = false;
   std::uint64_t policy_full_ = 0;  // segments not learned: the policy map is full
-  // The inventory file as last read (stat of it), checked every second.
-  std::string inventory_stamp_;
+  std::shared_ptr<InventorySource> inventory_source_;
   std::vector<Guardrail> guardrails_;                     // from --guardrails, last good
   std::map<std::uint32_t, std::string> guardrail_names_;  // id in events -> name
   std::map<std::string, std::uint64_t> guardrail_drops_;  // name -> DROPPED events
   std::map<std::string, std::uint32_t> guardrail_pairs_;  // name -> identity pairs
-  std::string guardrails_stamp_;
+  std::optional<FileWatch> guardrails_watch_;
   std::uint64_t guardrail_reloads_failed_ = 0;
   boost::asio::steady_timer inventory_timer_;
   std::uint64_t inventory_reloads_ = 0;

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -229,13 +230,24 @@ CompiledGuardrails CompileGuardrails(const std::vector<Guardrail>& guardrails,
     auto id = static_cast<std::uint32_t>(i + 1);
     compiled.names[id] = g.name;
     std::set<PortException> except(g.except.begin(), g.except.end());
-    for (std::uint32_t from : Select(g.from, identities))
-      for (std::uint32_t to : Select(g.to, identities)) {
+    std::vector<std::uint32_t> froms = Select(g.from, identities);
+    std::vector<std::uint32_t> tos = Select(g.to, identities);
+    for (const auto& [side, selector, selected] :
+         {std::tuple{"from", &g.from, froms.size()}, std::tuple{"to", &g.to, tos.size()}})
+      if (selected == 0)
+        compiled.warnings.push_back(absl::StrCat("guardrail ", g.name, ": \"", side, "\" (",
+                                                 selector->ToString(),
+                                                 ") selects nothing now, so it denies nothing"));
+    for (std::uint32_t from : froms)
+      for (std::uint32_t to : tos) {
         auto [it, inserted] = pairs.try_emplace({from, to}, id, except);
         if (inserted) continue;
+        // What both except: the overlap of their port ranges, per protocol.
         std::set<PortException> both;
-        std::set_intersection(it->second.second.begin(), it->second.second.end(), except.begin(),
-                              except.end(), std::inserter(both, both.begin()));
+        for (const PortException& a : it->second.second)
+          for (const PortException& b : except)
+            if (a.proto == b.proto && std::max(a.first, b.first) <= std::min(a.last, b.last))
+              both.insert({a.proto, std::max(a.first, b.first), std::min(a.last, b.last)});
         it->second.second = std::move(both);
       }
   }

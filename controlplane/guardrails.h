@@ -18,7 +18,8 @@
 // Such a flow is dropped, reported DROPPED with reason guardrail and the
 // guardrail's name, and never learned. An exception only exempts a flow
 // from this guardrail: where two guardrails deny the same pair of peers, a
-// flow passes to the segments only if every one of them excepts it.
+// flow passes to the segments only if every one of them excepts it (the
+// exceptions' ports are intersected per protocol).
 //
 // Guardrails are compiled against the identities, so a workload that joins
 // a namespace is covered from the reload that adds it.
@@ -70,6 +71,8 @@ using GuardrailEntries = std::map<bh_policy_lpm_key, bh_guardrail_value, PolicyL
 struct CompiledGuardrails {
   GuardrailEntries entries;
   std::map<std::uint32_t, std::string> names;  // guardrail id (in events) -> name
+  // A selector that selects nothing now (a typo, an empty namespace).
+  std::vector<std::string> warnings;
 };
 
 // Guardrails x identities -> the bh_guardrails map's entries. Ids are the

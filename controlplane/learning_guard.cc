@@ -13,13 +13,20 @@ ScanGuard::Verdict ScanGuard::Check(const SegmentKey& key, absl::Time now) {
     w.learned.pop_front();
   }
   Verdict verdict;
+  if (held_.contains(key)) {  // held before: stays held until reviewed
+    verdict.hold = true;
+    return verdict;
+  }
   if (now < w.tripped_until) {
     w.tripped_until = now + limits_.window;  // still exploring: held on
     verdict.hold = true;
     return verdict;
   }
-  std::size_t peers = w.peers.size() + (w.peers.contains(key.to) ? 0 : 1);
-  if (peers <= limits_.max_new_peers && w.learned.size() + 1 <= limits_.max_new_segments) {
+  auto same_peer = w.peers.find(key.to);
+  std::size_t peers = w.peers.size() + (same_peer == w.peers.end() ? 1 : 0);
+  std::size_t ports = (same_peer == w.peers.end() ? 0 : same_peer->second) + 1;
+  if (peers <= limits_.max_new_peers && ports <= limits_.max_new_ports_per_peer &&
+      w.learned.size() + 1 <= limits_.max_new_segments) {
     w.learned.emplace_back(now, key);
     ++w.peers[key.to];
     return verdict;
@@ -33,12 +40,17 @@ ScanGuard::Verdict ScanGuard::Check(const SegmentKey& key, absl::Time now) {
   return verdict;
 }
 
-void ScanGuard::Hold(const SegmentKey& key, absl::Time first_seen, absl::Time now,
+bool ScanGuard::Hold(const SegmentKey& key, absl::Time first_seen, absl::Time now,
                      std::uint64_t flows) {
+  if (held_.size() >= kMaxHeld && !held_.contains(key)) {
+    ++dropped_;
+    return false;
+  }
   auto [it, inserted] = held_.try_emplace(key, HeldCandidate{first_seen, now, 0});
   it->second.first_seen = std::min(it->second.first_seen, first_seen);
   it->second.last_seen = std::max(it->second.last_seen, now);
   it->second.flows += flows;
+  return true;
 }
 
 bool ScanGuard::Tripped(const std::string& source, absl::Time now) const {

@@ -2,13 +2,16 @@
 // may move on from learning.
 //
 // ScanGuard: a source that, while learning, adds segments to more than
-// `max_new_peers` distinct peers, or more than `max_new_segments`
-// segments, within `window` (a scan, a compromised pod exploring) does not
-// widen the allow-list: the candidate that crosses the line and every
-// segment the source learned earlier in that window are held back for
-// review, and so is every new candidate of that source until a whole window
-// passes without one. Held-back candidates are exported for review
-// (heldBack) and counted in `bulkhead status`; they never reach the maps.
+// `max_new_peers` distinct peers, more than `max_new_ports_per_peer` ports of
+// one peer, or more than `max_new_segments` segments, within `window` (a
+// scan, a compromised pod exploring) does not widen the allow-list: the
+// candidate that crosses the line and every segment the source learned
+// earlier in that window are held back for review, and so is every new
+// candidate of that source until a whole window passes without one. A held
+// candidate stays held when its flow comes back, later or after a restart:
+// only a person's review takes it out. Held-back candidates are exported for
+// review (heldBack) and counted in `bulkhead status`; they never reach the
+// maps. At most kMaxHeld are kept; past that they are counted, not kept.
 //
 // Stability: per workload, when its mode last changed, when it last gained
 // a new segment (as either end), and when it was last audited while
@@ -37,6 +40,9 @@ struct ScanLimits {
   absl::Duration window = absl::Seconds(60);
   std::size_t max_new_peers = 20;
   std::size_t max_new_segments = 50;
+  // Ports faster than this on one peer are a scan, not a port range to
+  // collapse (PolicyStore collapses ports learned at a slower pace).
+  std::size_t max_new_ports_per_peer = 20;
 };
 
 struct HeldCandidate {
@@ -58,8 +64,13 @@ class ScanGuard {
   // A candidate segment new to the policy, from key.from, at `now`.
   Verdict Check(const SegmentKey& key, absl::Time now);
 
-  // Records a held-back candidate (a flow seen on it).
-  void Hold(const SegmentKey& key, absl::Time first_seen, absl::Time now, std::uint64_t flows = 1);
+  static constexpr std::size_t kMaxHeld = 16384;
+
+  // Records a held-back candidate (a flow seen on it). False when it is new
+  // and kMaxHeld are kept already (counted in dropped()).
+  bool Hold(const SegmentKey& key, absl::Time first_seen, absl::Time now,
+            std::uint64_t flows = 1);
+  std::uint64_t dropped() const { return dropped_; }
   // Whether `source` is held back now (tripped within the last window).
   bool Tripped(const std::string& source, absl::Time now) const;
 
@@ -77,6 +88,7 @@ class ScanGuard {
   std::map<std::string, Window> sources_;
   std::map<SegmentKey, HeldCandidate> held_;
   std::uint64_t trips_ = 0;
+  std::uint64_t dropped_ = 0;
 };
 
 struct PromotionOptions {

@@ -139,7 +139,11 @@ bool PolicyStore::Learn(const SegmentKey& key, absl::Time now) {
   }
   *segment.mutable_last_seen() = stamp;
   segment.set_flows(segment.flows() + 1);
-  if (inserted && collapse_after_ > 0 && HasPorts(key.proto)) {
+  // Only between two workloads ("namespace/name"): towards world, private,
+  // the node or a network set, every port stays a segment of its own.
+  bool workloads =
+      key.from.find('/') != std::string::npos && key.to.find('/') != std::string::npos;
+  if (inserted && collapse_after_ > 0 && HasPorts(key.proto) && workloads) {
     auto members = Triple(key);
     bool has_range = std::any_of(members.begin(), members.end(),
                                  [](const auto& it) { return it->first.is_range(); });

@@ -3,7 +3,8 @@
 // policy survives restarts and address reuse.
 //
 // Port collapse: once learning has given more than `collapse_after`
-// distinct server ports to one (from, to, protocol) of TCP, UDP or SCTP,
+// distinct server ports to one (from, to, protocol) of TCP, UDP or SCTP
+// between two workloads (never towards world, private, host or a network set),
 // they become one range segment, first to last port seen; a range wider
 // than kMaxCollapsedRange ports becomes "any port". A later port outside the
 // range widens it at once (the same rule). The range keeps the earliest

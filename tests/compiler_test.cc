@@ -132,6 +132,15 @@ TEST(PolicyStoreTest, ManyPortsBetweenTwoPeersCollapseIntoARange) {
   EXPECT_FALSE(store.Contains(key(IPPROTO_UDP, 56)));
 }
 
+TEST(PolicyStoreTest, PortsTowardsPeersOutsideTheWorkloadsNeverCollapse) {
+  PolicyStore store(/*collapse_after=*/3);
+  for (int port = 1; port <= 30; ++port) {
+    store.Learn({"a/x", "world", IPPROTO_TCP, static_cast<std::uint16_t>(port)}, absl::Now());
+    store.Learn({"private", "a/x", IPPROTO_TCP, static_cast<std::uint16_t>(port)}, absl::Now());
+  }
+  EXPECT_EQ(store.size(), 60u);
+}
+
 TEST(PolicyStoreTest, NoCollapseWhenTurnedOff) {
   PolicyStore store(/*collapse_after=*/0);
   for (int port = 1; port <= 100; ++port)

@@ -797,6 +797,30 @@ TEST_F(DatapathBehaviourTest, AGuardrailDropsInEveryModeAndItsExceptionsDoNot) {
     EXPECT_EQ(Send(From(Tcp(kV4.api, kV4.db, 40002, 5432, kSyn), kApiIf)), TC_ACT_OK);
     DrainEvents();
   }
+  // Headers the parser gives up on pass into a learning workload as AUDIT,
+  // but not past a guardrail on the pair (the ports were never read), nor
+  // does an orphan fragment.
+  SetMode(kApi, BH_MODE_LEARN);
+  const Frame odd = Tcp(kV6.frontend, kV6.api, 42000, 8080, kSyn)
+                        .Ipv6Ext({kDestOpts, kDestOpts, kDestOpts, kDestOpts, kDestOpts,
+                                  kDestOpts, kDestOpts, kDestOpts, kDestOpts, kDestOpts});
+  const std::vector<Frame> pieces =
+      Fragments(Udp(kV4.frontend, kV4.api, 42001, 5353).Payload(Frame(2000, 0xab)), 1232);
+  for (const Frame& frame : {odd, pieces[1]}) {
+    std::uint64_t before = Stat(BH_STAT_DROPPED_GUARDRAIL);
+    EXPECT_EQ(Send(To(frame)), TC_ACT_SHOT);
+    EXPECT_EQ(Stat(BH_STAT_DROPPED_GUARDRAIL), before + 1);
+    auto events = DrainEvents();
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].reason, BH_REASON_GUARDRAIL);
+    EXPECT_EQ(events[0].segment_id, kGuardrail);
+  }
+  // The same odd frame between a pair no guardrail covers still passes.
+  EXPECT_EQ(Send(To(Tcp(kV6.db, kV6.api, 42002, 8080, kSyn)
+                        .Ipv6Ext({kDestOpts, kDestOpts, kDestOpts, kDestOpts, kDestOpts,
+                                  kDestOpts, kDestOpts, kDestOpts, kDestOpts, kDestOpts}))),
+            TC_ACT_OK);
+
   // The lookups bit off: the programs do not consult the guardrails.
   ASSERT_TRUE(dp_->SetLookups(0).ok());
   ASSERT_TRUE(dp_->BumpEpoch().ok());

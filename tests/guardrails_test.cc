@@ -123,6 +123,28 @@ guardrails:
   EXPECT_FALSE(compiled.entries.contains(AnyProtocolKey(b_web, a_web)));
 }
 
+TEST(GuardrailsTest, OverlappingExceptionsIntersectByPortRange) {
+  IdentityTable ids = Cluster();
+  auto guardrails = ParseGuardrails(R"(
+guardrails:
+  - {name: g1, from: {namespace: tenant-a}, to: {namespace: kube-system}, except: [tcp]}
+  - {name: g2, from: {namespace: tenant-a}, to: {namespace: kube-system}, except: [tcp/50-60, udp/53]}
+)");
+  ASSERT_TRUE(guardrails.ok());
+  CompiledGuardrails compiled = CompileGuardrails(*guardrails, ids);
+  std::uint32_t a = *ids.IdentityOf("tenant-a/web");
+  std::uint32_t dns = *ids.IdentityOf("kube-system/coredns");
+  std::size_t excepted = 0;
+  for (const auto& [key, value] : compiled.entries)
+    if (value.action == BH_GUARDRAIL_EXCEPT) {
+      EXPECT_EQ(key.proto, IPPROTO_TCP) << DescribeKey(key);  // udp/53: only g2 excepts it
+      ++excepted;
+    }
+  // tcp/50-60 (50-51, 52-55, 56-59, 60) for tenant-a's two workloads.
+  EXPECT_EQ(excepted, 8u);
+  EXPECT_TRUE(compiled.entries.contains(PortRangeKeys(a, dns, IPPROTO_TCP, 52, 55)[0]));
+}
+
 TEST(GuardrailsTest, SelectorsNamingNothingCompileToNothing) {
   auto guardrails = ParseGuardrails(
       "guardrails:\n  - {name: x, from: {namespace: nobody}, to: any}\n  - {name: y, from: "
@@ -131,6 +153,9 @@ TEST(GuardrailsTest, SelectorsNamingNothingCompileToNothing) {
   CompiledGuardrails compiled = CompileGuardrails(*guardrails, Cluster());
   EXPECT_TRUE(compiled.entries.empty());
   EXPECT_EQ(compiled.names.size(), 2u);
+  ASSERT_EQ(compiled.warnings.size(), 2u);
+  EXPECT_EQ(compiled.warnings[0],
+            "guardrail x: \"from\" (namespace nobody) selects nothing now, so it denies nothing");
 }
 
 }  // namespace

@@ -45,6 +45,36 @@ TEST(ScanGuardTest, ManyPortsOnOnePeerCountAsSegmentsAndOldOnesLeaveTheWindow) {
   EXPECT_TRUE(guard.Check(Seg("a/x", "a/y", 7), kStart + absl::Seconds(62)).hold);
 }
 
+TEST(ScanGuardTest, AHeldCandidateStaysHeldWhenItsFlowComesBackLater) {
+  ScanGuard guard({.window = absl::Seconds(60), .max_new_peers = 1, .max_new_segments = 100});
+  EXPECT_FALSE(guard.Check(Seg("a/x", "a/y", 80), kStart).hold);
+  auto verdict = guard.Check(Seg("a/x", "a/z", 80), kStart);
+  ASSERT_TRUE(verdict.hold);
+  guard.Hold(Seg("a/x", "a/z", 80), kStart, kStart);
+  // An hour later the source is quiet, but that candidate is still held
+  // (a restart restores held candidates the same way, through Hold).
+  EXPECT_FALSE(guard.Tripped("a/x", kStart + absl::Hours(1)));
+  EXPECT_TRUE(guard.Check(Seg("a/x", "a/z", 80), kStart + absl::Hours(1)).hold);
+}
+
+TEST(ScanGuardTest, ManyPortsOfOnePeerFastAreAScanNotARange) {
+  ScanGuard guard({.window = absl::Seconds(60), .max_new_peers = 100,
+                   .max_new_segments = 100, .max_new_ports_per_peer = 3});
+  for (std::uint16_t port = 1; port <= 3; ++port)
+    EXPECT_FALSE(guard.Check(Seg("a/x", "a/y", port), kStart).hold);
+  EXPECT_TRUE(guard.Check(Seg("a/x", "a/y", 4), kStart).hold);
+}
+
+TEST(ScanGuardTest, HeldCandidatesAreBounded) {
+  ScanGuard guard({});
+  for (std::size_t i = 0; i < ScanGuard::kMaxHeld; ++i)
+    ASSERT_TRUE(guard.Hold(Seg("a/x", "w/" + std::to_string(i), 80), kStart, kStart));
+  EXPECT_FALSE(guard.Hold(Seg("a/x", "a/one-more", 80), kStart, kStart));
+  EXPECT_TRUE(guard.Hold(Seg("a/x", "w/0", 80), kStart, kStart));  // a known one still counts
+  EXPECT_EQ(guard.dropped(), 1u);
+  EXPECT_EQ(guard.held().size(), ScanGuard::kMaxHeld);
+}
+
 TEST(ScanGuardTest, HeldCandidatesAreCountedPerSourceAndKeepTheirFlows) {
   ScanGuard guard({});
   guard.Hold(Seg("a/x", "a/y", 80), kStart, kStart, 3);
