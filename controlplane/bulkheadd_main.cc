@@ -129,9 +129,10 @@ int main(int argc, char** argv) {
       ->add_option("--hold-back-segments", options.scan_limits.max_new_segments,
                    "... or more new segments than this")
       ->capture_default_str();
-  learning->add_option("--hold-back-ports", options.scan_limits.max_new_ports_per_peer,
-                       "... or more new ports of one peer than this (faster than a range "
-                       "collapses: a scan)")
+  learning
+      ->add_option("--hold-back-ports", options.scan_limits.max_new_ports_per_peer,
+                   "... or more new ports of one peer than this (faster than a range "
+                   "collapses: a scan)")
       ->capture_default_str();
   learning->add_option("--hold-back-window", hold_window, "the window of the three above")
       ->check(duration(&options.scan_limits.window))

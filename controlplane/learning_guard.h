@@ -68,8 +68,7 @@ class ScanGuard {
 
   // Records a held-back candidate (a flow seen on it). False when it is new
   // and kMaxHeld are kept already (counted in dropped()).
-  bool Hold(const SegmentKey& key, absl::Time first_seen, absl::Time now,
-            std::uint64_t flows = 1);
+  bool Hold(const SegmentKey& key, absl::Time first_seen, absl::Time now, std::uint64_t flows = 1);
   std::uint64_t dropped() const { return dropped_; }
   // Whether `source` is held back now (tripped within the last window).
   bool Tripped(const std::string& source, absl::Time now) const;
@@ -81,7 +80,7 @@ class ScanGuard {
  private:
   struct Window {
     std::deque<std::pair<absl::Time, SegmentKey>> learned;  // oldest first
-    std::map<std::string, std::size_t> peers;  // of `learned`: peer -> segments
+    std::map<std::string, std::size_t> peers;               // of `learned`: peer -> segments
     absl::Time tripped_until = absl::InfinitePast();
   };
   ScanLimits limits_;

@@ -53,8 +53,7 @@ template <typename Map>
 auto FindIn(Map& segments, const SegmentKey& key) -> decltype(segments.end()) {
   SegmentKey first{.from = key.from, .to = key.to, .proto = key.proto};
   for (auto it = segments.lower_bound(first); it != segments.end(); ++it) {
-    if (it->first.from != key.from || it->first.to != key.to || it->first.proto != key.proto)
-      break;
+    if (it->first.from != key.from || it->first.to != key.to || it->first.proto != key.proto) break;
     if (it->first == key) return it;
     if (it->first.port > key.port) break;
     if (!key.is_range() && it->first.Covers(key.port)) return it;
@@ -141,8 +140,7 @@ bool PolicyStore::Learn(const SegmentKey& key, absl::Time now) {
   segment.set_flows(segment.flows() + 1);
   // Only between two workloads ("namespace/name"): towards world, private,
   // the node or a network set, every port stays a segment of its own.
-  bool workloads =
-      key.from.find('/') != std::string::npos && key.to.find('/') != std::string::npos;
+  bool workloads = key.from.find('/') != std::string::npos && key.to.find('/') != std::string::npos;
   if (inserted && collapse_after_ > 0 && HasPorts(key.proto) && workloads) {
     auto members = Triple(key);
     bool has_range = std::any_of(members.begin(), members.end(),

@@ -802,8 +802,8 @@ TEST_F(DatapathBehaviourTest, AGuardrailDropsInEveryModeAndItsExceptionsDoNot) {
   // does an orphan fragment.
   SetMode(kApi, BH_MODE_LEARN);
   const Frame odd = Tcp(kV6.frontend, kV6.api, 42000, 8080, kSyn)
-                        .Ipv6Ext({kDestOpts, kDestOpts, kDestOpts, kDestOpts, kDestOpts,
-                                  kDestOpts, kDestOpts, kDestOpts, kDestOpts, kDestOpts});
+                        .Ipv6Ext({kDestOpts, kDestOpts, kDestOpts, kDestOpts, kDestOpts, kDestOpts,
+                                  kDestOpts, kDestOpts, kDestOpts, kDestOpts});
   const std::vector<Frame> pieces =
       Fragments(Udp(kV4.frontend, kV4.api, 42001, 5353).Payload(Frame(2000, 0xab)), 1232);
   for (const Frame& frame : {odd, pieces[1]}) {
@@ -817,8 +817,8 @@ TEST_F(DatapathBehaviourTest, AGuardrailDropsInEveryModeAndItsExceptionsDoNot) {
   }
   // The same odd frame between a pair no guardrail covers still passes.
   EXPECT_EQ(Send(To(Tcp(kV6.db, kV6.api, 42002, 8080, kSyn)
-                        .Ipv6Ext({kDestOpts, kDestOpts, kDestOpts, kDestOpts, kDestOpts,
-                                  kDestOpts, kDestOpts, kDestOpts, kDestOpts, kDestOpts}))),
+                        .Ipv6Ext({kDestOpts, kDestOpts, kDestOpts, kDestOpts, kDestOpts, kDestOpts,
+                                  kDestOpts, kDestOpts, kDestOpts, kDestOpts}))),
             TC_ACT_OK);
 
   // The lookups bit off: the programs do not consult the guardrails.

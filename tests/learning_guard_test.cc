@@ -58,8 +58,10 @@ TEST(ScanGuardTest, AHeldCandidateStaysHeldWhenItsFlowComesBackLater) {
 }
 
 TEST(ScanGuardTest, ManyPortsOfOnePeerFastAreAScanNotARange) {
-  ScanGuard guard({.window = absl::Seconds(60), .max_new_peers = 100,
-                   .max_new_segments = 100, .max_new_ports_per_peer = 3});
+  ScanGuard guard({.window = absl::Seconds(60),
+                   .max_new_peers = 100,
+                   .max_new_segments = 100,
+                   .max_new_ports_per_peer = 3});
   for (std::uint16_t port = 1; port <= 3; ++port)
     EXPECT_FALSE(guard.Check(Seg("a/x", "a/y", port), kStart).hold);
   EXPECT_TRUE(guard.Check(Seg("a/x", "a/y", 4), kStart).hold);
