@@ -1,11 +1,13 @@
 #include "controlplane/agent.h"
 
+#include <arpa/inet.h>
 #include <fnmatch.h>
 #include <net/if.h>
 #include <sys/stat.h>
 
 #include <boost/asio/post.hpp>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <set>
 
@@ -495,22 +497,48 @@ void Agent::SchedulePromotionCheck() {
   });
 }
 
-// Workloads with a flow alive that passed outside their policy while they
-// monitor: audited now. An audit event is sent once per flow, so a pooled
-// connection that keeps going would otherwise look clean.
+// Monitoring workloads with a flow alive in conntrack that no segment
+// admits: enforcing now would break it, so they are audited now. An audit
+// event is sent once per flow, so a pooled connection outside the policy
+// that keeps going would otherwise look clean. The flow is judged as the
+// hooks would judge its opener: identities from the ipcache (exact, then
+// prefixes), then an exact or range segment, or the node's allowance.
 void Agent::NoteLiveAudits(absl::Time now) {
+  timespec mono{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &mono);  // the programs' clock
+  const std::uint64_t now_ns =
+      static_cast<std::uint64_t>(mono.tv_sec) * 1000000000ull + mono.tv_nsec;
+  auto identity_of = [&](const bh_addr& addr) -> std::uint32_t {
+    auto exact = maps_->installed().ipcache->find(addr);
+    if (exact != maps_->installed().ipcache->end()) return exact->second;
+    auto prefix =
+        datapath_->ipcache_prefixes().Lookup(IpcachePrefix(addr, IsIpv4(addr) ? 32 : 128));
+    return prefix.ok() && prefix->has_value() ? (*prefix)->identity : BH_IDENTITY_WORLD;
+  };
+  auto admitted = [&](std::uint32_t src, std::uint32_t dst, std::uint8_t proto,
+                      std::uint16_t port_be) {
+    if (maps_->installed().policy->contains(PolicyKey(src, dst, proto, ntohs(port_be))))
+      return true;
+    bh_policy_lpm_key range = PortRangeKeys(src, dst, proto, ntohs(port_be), ntohs(port_be))[0];
+    auto in_range = datapath_->policy_ranges().Lookup(range);
+    if (in_range.ok() && in_range->has_value()) return true;
+    return src == BH_IDENTITY_HOST && bh_is_workload_identity(dst) &&
+           options_.datapath_config.allow_host_to_workloads;
+  };
   std::set<std::uint32_t> audited;
   auto note = [&](const bh_ct_key& key, const bh_ct_entry& entry) {
-    if (entry.passed_verdict[BH_HOOK_FROM_ENDPOINT] != BH_VERDICT_AUDIT &&
-        entry.passed_verdict[BH_HOOK_TO_ENDPOINT] != BH_VERDICT_AUDIT)
-      return;
-    for (const bh_addr& addr : key.addr)
-      if (auto identity = identities_.IdentityOfAddress(addr)) audited.insert(*identity);
+    if (entry.expires_ns <= now_ns) return;
+    int opener = (entry.flags & BH_CT_OPENER_IS_1) ? 1 : 0;
+    std::uint32_t src = identity_of(key.addr[opener]);
+    std::uint32_t dst = identity_of(key.addr[1 - opener]);
+    if (admitted(src, dst, key.proto, entry.policy_port_be)) return;
+    for (std::uint32_t identity : {src, dst})
+      if (bh_is_workload_identity(identity) && ModeOf(identity) == BH_MODE_MONITOR)
+        audited.insert(identity);
   };
   for (auto* table : {&datapath_->conntrack(), &datapath_->conntrack_new()})
     if (absl::Status s = table->ForEach(note); !s.ok()) LogWarning(s.message());
-  for (std::uint32_t identity : audited)
-    if (ModeOf(identity) == BH_MODE_MONITOR) stability_.Audited(identities_.NameOf(identity), now);
+  for (std::uint32_t identity : audited) stability_.Audited(identities_.NameOf(identity), now);
 }
 
 void Agent::PromoteDue() {

@@ -8,7 +8,8 @@
 #              status, and its flows are flagged;
 #   promotion  with --stable-after and the two promotion flags, every
 #              workload moves learn -> monitor -> enforce by itself once
-#              quiet; then the learned path works and a held-back one is
+#              quiet, but not while a connection outside its policy is
+#              alive; then the learned path works and a held-back one is
 #              dropped (and reported DROPPED).
 # Usage: learning_rules_test.sh BUILD_DIR. Needs root. Cleans up on any exit.
 set -euo pipefail
@@ -27,6 +28,8 @@ shop_cleanup_on_exit
 
 shop_create "$WORK"
 lab_serve db 5432
+lab_serve api 8080
+lab_wait_port api 8080
 for port in $(seq 7001 7008); do lab_serve db "$port"; done
 for port in 5432 $(seq 7001 7008); do lab_wait_port db "$port"; done
 SHOP_AGENT_ARGS=(--hold-back-segments 4 --hold-back-window 60s --stable-after 6s
@@ -57,6 +60,23 @@ check "hold back: the trip is counted" test "$(counter learner_scan_trips)" -eq 
 
 echo "# promotion"
 for i in $(seq 1 300); do
+  [[ $("$BULKHEAD" status -o json | jq '[.workloads[] | select(.mode=="MONITOR")] | length') -eq 3 ]] && break
+  sleep 0.1
+done
+check "promotion: every workload reached monitor once stable" \
+  test "$("$BULKHEAD" status -o json | jq '[.workloads[] | select(.mode=="MONITOR")] | length')" -eq 3
+# A pooled connection outside the policy (frontend -> api:8080, never
+# learned), opened while monitoring: reported once, alive for 10 s. While it
+# lives, enforce would break it, so no promotion.
+(for i in $(seq 1 10); do echo "keep-alive $i"; sleep 1; done) |
+  ip netns exec "$(lab_pod_ns frontend)" socat -T 15 - "TCP:$SHOP_API:8080" >/dev/null 2>&1 &
+pooled=$!
+sleep 8
+check "promotion: a live connection outside the policy holds shop/api in monitor" \
+  test "$(workload shop/api | jq -r '.mode')" == MONITOR
+check "promotion: ... and shop/frontend" test "$(workload shop/frontend | jq -r '.mode')" == MONITOR
+wait "$pooled" || true
+for i in $(seq 1 400); do
   [[ $("$BULKHEAD" status -o json | jq '[.workloads[] | select(.mode=="ENFORCE")] | length') -eq 3 ]] && break
   sleep 0.1
 done
