@@ -78,8 +78,9 @@ void WriteSegments(YAML::Emitter& out, const bulkhead::v1::Policy& policy) {
 
 }  // namespace
 
-std::string PolicyToYaml(const bulkhead::v1::Policy& policy,
-                         const bulkhead::v1::Policy& held_back) {
+std::string PolicyToYaml(
+    const bulkhead::v1::Policy& policy, const bulkhead::v1::Policy& held_back,
+    const google::protobuf::RepeatedPtrField<bulkhead::v1::GuardrailStatus>& guardrails) {
   YAML::Emitter out;
   out << YAML::BeginMap;
   out << YAML::Key << "apiVersion" << YAML::Value << kPolicyApiVersion;
@@ -90,6 +91,24 @@ std::string PolicyToYaml(const bulkhead::v1::Policy& policy,
     out << YAML::Key << "heldBack" << YAML::Value;
     out << YAML::Comment("not in force: a source learned too much too fast (a scan?); review");
     WriteSegments(out, held_back);
+  }
+  if (!guardrails.empty()) {
+    out << YAML::Key << "guardrails" << YAML::Value;
+    out << YAML::Comment("deny rules learning never overrides, in every mode (--guardrails)");
+    out << YAML::BeginSeq;
+    for (const auto& g : guardrails) {
+      out << YAML::BeginMap;
+      WriteName(out << YAML::Key << "name" << YAML::Value, g.name());
+      WriteName(out << YAML::Key << "from" << YAML::Value, g.from());
+      WriteName(out << YAML::Key << "to" << YAML::Value, g.to());
+      if (!g.except().empty()) {
+        out << YAML::Key << "except" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+        for (const auto& e : g.except()) out << e;
+        out << YAML::EndSeq;
+      }
+      out << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
   }
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";

@@ -21,6 +21,11 @@
 //
 //   heldBack:              # only if learning held candidates back
 //     - from: shop/probe ...
+//   guardrails:            # only if bulkheadd has some (--guardrails)
+//     - name: tenants-apart
+//       from: namespace tenant-a
+//       to: namespace tenant-b
+//       except: [udp/53]
 //
 // Segments are sorted by (from, to, protocol, port) and keys always come in
 // this order, so the same policy always gives the same bytes.
@@ -28,6 +33,7 @@
 
 #include <string>
 
+#include "proto/api.pb.h"
 #include "proto/policy.pb.h"
 
 namespace bulkhead {
@@ -35,9 +41,11 @@ namespace bulkhead {
 inline constexpr char kPolicyApiVersion[] = "bulkhead.dev/v1alpha1";
 inline constexpr char kPolicyKind[] = "SegmentPolicy";
 
-// `held_back`: candidates held back for review, written under heldBack
-// (only when there are some).
-std::string PolicyToYaml(const bulkhead::v1::Policy& policy,
-                         const bulkhead::v1::Policy& held_back = {});
+// `held_back`: candidates held back for review, written under heldBack;
+// `guardrails`: the deny rules in force, under guardrails (each only when
+// there are some), so one file shows what a reviewer must know.
+std::string PolicyToYaml(
+    const bulkhead::v1::Policy& policy, const bulkhead::v1::Policy& held_back = {},
+    const google::protobuf::RepeatedPtrField<bulkhead::v1::GuardrailStatus>& guardrails = {});
 
 }  // namespace bulkhead

@@ -672,6 +672,7 @@ bulkhead::v1::Response Agent::Handle(const bulkhead::v1::Request& request) {
     case bulkhead::v1::Request::kExportPolicy:
       *response.mutable_export_policy()->mutable_policy() = store_.Snapshot();
       *response.mutable_export_policy()->mutable_held_back() = HeldBackPolicy(scan_);
+      GuardrailStatuses(response.mutable_export_policy()->mutable_guardrails());
       break;
     default:
       return ErrorResponse(absl::InvalidArgumentError("empty or unknown request"));
@@ -732,8 +733,14 @@ bulkhead::v1::StatusResponse Agent::Status() const {
   counters["learner_held_back"] = scan_.held().size();
   counters["learner_scan_trips"] = scan_.trips();
   counters["learner_held_back_not_kept"] = scan_.dropped();
+  GuardrailStatuses(status.mutable_guardrails());
+  return status;
+}
+
+void Agent::GuardrailStatuses(
+    google::protobuf::RepeatedPtrField<bulkhead::v1::GuardrailStatus>* statuses) const {
   for (const Guardrail& g : guardrails_) {
-    auto* out = status.add_guardrails();
+    auto* out = statuses->Add();
     out->set_name(g.name);
     out->set_from(g.from.ToString());
     out->set_to(g.to.ToString());
@@ -743,7 +750,6 @@ bulkhead::v1::StatusResponse Agent::Status() const {
     auto drops = guardrail_drops_.find(g.name);
     out->set_dropped_flows(drops == guardrail_drops_.end() ? 0 : drops->second);
   }
-  return status;
 }
 
 bulkhead::v1::FlowsResponse Agent::Flows(const bulkhead::v1::FlowsRequest& request) const {

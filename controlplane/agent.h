@@ -119,6 +119,8 @@ class Agent {
   absl::Status SaveState() const;
 
   bulkhead::v1::StatusResponse Status() const;
+  void GuardrailStatuses(
+      google::protobuf::RepeatedPtrField<bulkhead::v1::GuardrailStatus>* statuses) const;
   bulkhead::v1::FlowsResponse Flows(const bulkhead::v1::FlowsRequest& request) const;
   // events_drained: whether the ring buffer was read to the end just now.
   absl::StatusOr<bulkhead::v1::SetModeResponse> SetModes(

@@ -125,7 +125,8 @@ int main(int argc, char** argv) {
     auto response = Call(socket, request);
     if (!response.ok()) return Fail(response.status());
     std::string yaml = bulkhead::PolicyToYaml(response->export_policy().policy(),
-                                              response->export_policy().held_back());
+                                              response->export_policy().held_back(),
+                                              response->export_policy().guardrails());
     if (export_file.empty()) {
       std::cout << yaml;
     } else if (absl::Status status = bulkhead::WriteOutputFile(export_file, yaml); !status.ok()) {

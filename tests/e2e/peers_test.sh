@@ -122,6 +122,8 @@ check "guardrails: learned api -> payments tcp/443 is refused now" \
   refused lab_connect api $PAYMENTS 443
 check "guardrails: ... reported DROPPED naming it" test "$(flows_matching \
   '.destination.workload=="payments-api" and .destination.port==443 and .reason=="GUARDRAIL" and .guardrail=="no-payments"')" -ge 1
+check "guardrails: the policy export lists it for review" test "$("$BULKHEAD" policy export |
+  awk '/^guardrails:/ {g=1} g && /name: no-payments/ {n++} END {print n+0}')" -eq 1
 check "guardrails: status counts its drops" test "$("$BULKHEAD" status -o json |
   jq '.guardrails[] | select(.name=="no-payments") | .dropped_flows | tonumber')" -ge 1
 check "guardrails: payments -> api tcp/8080 (another direction) still connects" \
