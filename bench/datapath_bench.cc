@@ -192,6 +192,7 @@ class LearnerPath {
  private:
   static IdentityTable Identities() {
     std::vector<Workload> workloads;
+    workloads.reserve(100);
     for (int i = 0; i < 100; ++i)
       workloads.push_back({.ns = "bench", .name = "w" + std::to_string(i)});
     return *IdentityTable::Build(std::move(workloads));

@@ -215,6 +215,7 @@ std::vector<std::uint32_t> Select(const PeerSelector& selector, const IdentityTa
 CompiledGuardrails CompileGuardrails(const std::vector<Guardrail>& guardrails,
                                      const IdentityTable& identities) {
   std::vector<const Guardrail*> sorted;
+  sorted.reserve(guardrails.size());
   for (const Guardrail& g : guardrails) sorted.push_back(&g);
   std::sort(sorted.begin(), sorted.end(),
             [](const Guardrail* a, const Guardrail* b) { return a->name < b->name; });

@@ -264,8 +264,10 @@ absl::StatusOr<IdentityTable> IdentityTable::Build(Inventory inventory,
   // Numbers kept from before come first, so no live entry is renumbered;
   // the rest take numbers never given before.
   std::vector<std::string> workload_ids;
+  workload_ids.reserve(workloads.size());
   for (const Workload& w : workloads) workload_ids.push_back(w.id());
   std::vector<std::string> network_ids;
+  network_ids.reserve(networks.size());
   for (const NetworkSet& n : networks) network_ids.push_back(n.name);
   BH_ASSIGN_OR_RETURN(std::vector<std::uint32_t> numbers,
                       Number(workload_ids, previous, BH_IDENTITY_FIRST_WORKLOAD,
