@@ -63,6 +63,8 @@ int from_uplink(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 	stat_inc(BH_STAT_XDP_DROPPED);
+	if (d.reason == BH_REASON_GUARDRAIL)
+		stat_inc(BH_STAT_DROPPED_GUARDRAIL); /* a guardrail's drops, wherever they happen */
 	report_drop(ctx->ingress_ifindex, &pkt, &d, now_ns);
 	return XDP_DROP;
 }
