@@ -358,7 +358,7 @@ absl::Status Agent::ReloadInventory() {
 }
 
 GuardrailEntries Agent::GuardrailsFor(const IdentityTable& identities) {
-  CompiledGuardrails compiled = CompileGuardrails(guardrails_, identities);
+  CompiledGuardrails compiled = CompileGuardrails(guardrails_, identities, &guardrail_ids_);
   guardrail_names_ = std::move(compiled.names);
   guardrail_pairs_.clear();
   for (const auto& [key, value] : compiled.entries)

@@ -148,6 +148,7 @@ class Agent {
   std::shared_ptr<InventorySource> inventory_source_;
   std::vector<Guardrail> guardrails_;                     // from --guardrails, last good
   std::map<std::uint32_t, std::string> guardrail_names_;  // id in events -> name
+  GuardrailIds guardrail_ids_;  // name -> id, never reused while the agent runs
   std::map<std::string, std::uint64_t> guardrail_drops_;  // name -> DROPPED events
   std::map<std::string, std::uint32_t> guardrail_pairs_;  // name -> identity pairs
   std::optional<FileWatch> guardrails_watch_;

@@ -213,7 +213,9 @@ std::vector<std::uint32_t> Select(const PeerSelector& selector, const IdentityTa
 }  // namespace
 
 CompiledGuardrails CompileGuardrails(const std::vector<Guardrail>& guardrails,
-                                     const IdentityTable& identities) {
+                                     const IdentityTable& identities, GuardrailIds* ids) {
+  GuardrailIds local;
+  if (!ids) ids = &local;
   std::vector<const Guardrail*> sorted;
   sorted.reserve(guardrails.size());
   for (const Guardrail& g : guardrails) sorted.push_back(&g);
@@ -228,7 +230,9 @@ CompiledGuardrails CompileGuardrails(const std::vector<Guardrail>& guardrails,
       pairs;
   for (std::size_t i = 0; i < sorted.size(); ++i) {
     const Guardrail& g = *sorted[i];
-    auto id = static_cast<std::uint32_t>(i + 1);
+    auto [given, is_new] = ids->by_name.try_emplace(g.name, ids->next);
+    if (is_new) ++ids->next;
+    std::uint32_t id = given->second;
     compiled.names[id] = g.name;
     std::set<PortException> except(g.except.begin(), g.except.end());
     std::vector<std::uint32_t> froms = Select(g.from, identities);

@@ -75,9 +75,18 @@ struct CompiledGuardrails {
   std::vector<std::string> warnings;
 };
 
-// Guardrails x identities -> the bh_guardrails map's entries. Ids are the
-// guardrails' places in name order, from 1.
+// The ids guardrails are reported by in flow events: a name keeps its id
+// across reloads and an id is never given to another name, so a drop still
+// queued when a reload renames or removes a guardrail is named right.
+struct GuardrailIds {
+  std::map<std::string, std::uint32_t> by_name;
+  std::uint32_t next = 1;
+};
+
+// Guardrails x identities -> the bh_guardrails map's entries. `ids` (kept
+// by the caller across reloads) gives each guardrail its id, new names the
+// next ones; without it, ids are places in name order from 1.
 CompiledGuardrails CompileGuardrails(const std::vector<Guardrail>& guardrails,
-                                     const IdentityTable& identities);
+                                     const IdentityTable& identities, GuardrailIds* ids = nullptr);
 
 }  // namespace bulkhead

@@ -145,6 +145,25 @@ guardrails:
   EXPECT_TRUE(compiled.entries.contains(PortRangeKeys(a, dns, IPPROTO_TCP, 52, 55)[0]));
 }
 
+TEST(GuardrailsTest, AGuardrailKeepsItsIdAcrossReloadsAndIdsAreNeverReused) {
+  IdentityTable ids = Cluster();
+  GuardrailIds given;
+  auto first = ParseGuardrails(
+      "guardrails:\n  - {name: m, from: {namespace: tenant-a}, to: any}\n  - {name: z, from: any, "
+      "to: {namespace: tenant-b}}\n");
+  ASSERT_TRUE(first.ok());
+  CompiledGuardrails one = CompileGuardrails(*first, ids, &given);
+  EXPECT_EQ(one.names, (std::map<std::uint32_t, std::string>{{1, "m"}, {2, "z"}}));
+  // "a" sorts first and "m" is gone: z keeps 2, a takes 3 (1 stays m's).
+  auto second = ParseGuardrails(
+      "guardrails:\n  - {name: a, from: {namespace: tenant-a}, to: any}\n  - {name: z, from: any, "
+      "to: {namespace: tenant-b}}\n");
+  ASSERT_TRUE(second.ok());
+  CompiledGuardrails two = CompileGuardrails(*second, ids, &given);
+  EXPECT_EQ(two.names, (std::map<std::uint32_t, std::string>{{2, "z"}, {3, "a"}}));
+  for (const auto& [key, value] : two.entries) EXPECT_NE(value.guardrail_id, 1u);
+}
+
 TEST(GuardrailsTest, SelectorsNamingNothingCompileToNothing) {
   auto guardrails = ParseGuardrails(
       "guardrails:\n  - {name: x, from: {namespace: nobody}, to: any}\n  - {name: y, from: "
