@@ -29,8 +29,6 @@ constexpr std::size_t kMaxWaitingPerSource = 1024;
 // The held-back candidates as segments (id 0: not in force), for the export
 // and the state file.
 bulkhead::v1::Policy HeldBackPolicy(const ScanGuard& scan) {
-  using google::protobuf::util::TimeUtil;
-  auto stamp = [](absl::Time t) { return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t)); };
   bulkhead::v1::Policy policy;
   for (const auto& [key, held] : scan.held()) {
     bulkhead::v1::Segment* s = policy.add_segments();
@@ -39,8 +37,8 @@ bulkhead::v1::Policy HeldBackPolicy(const ScanGuard& scan) {
     s->set_protocol(static_cast<bulkhead::v1::Protocol>(key.proto));
     s->set_port(key.port);
     s->set_origin(bulkhead::v1::LEARNED);
-    *s->mutable_first_seen() = stamp(held.first_seen);
-    *s->mutable_last_seen() = stamp(held.last_seen);
+    *s->mutable_first_seen() = ToTimestamp(held.first_seen);
+    *s->mutable_last_seen() = ToTimestamp(held.last_seen);
     s->set_flows(held.flows);
   }
   return policy;
@@ -243,9 +241,8 @@ absl::Status Agent::LoadStateAndIdentities() {
     modes_[identity] = workload.mode.value_or(options_.default_mode);
   absl::Time now = absl::Now();
   if (state) {
-    using google::protobuf::util::TimeUtil;
     auto time_of = [](const google::protobuf::Timestamp& t, bool set) {
-      return set ? absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(t)) : absl::InfinitePast();
+      return set ? FromTimestamp(t) : absl::InfinitePast();
     };
     for (const auto& [name, t] : state->timelines())
       stability_.Restore(
@@ -444,16 +441,11 @@ void Agent::Learn(const SegmentKey& key) {
     return;
   }
   absl::Time now = absl::Now();
-  if (!store_.Contains(key)) {
-    LearnOrHold(key, now);
+  if (store_.Contains(key)) {
+    store_.Learn(key, now);  // a flow seen on a segment it has: never a change
     return;
   }
-  if (store_.Learn(key, now)) {  // a range widened
-    LogInfo(absl::StrCat("learned segment ", ToString(key)));
-    stability_.SegmentLearned(key, now);
-    policy_dirty_ = true;
-    ScheduleCompile();
-  }
+  LearnOrHold(key, now);
 }
 
 void Agent::LearnOrHold(const SegmentKey& key, absl::Time now) {
@@ -471,10 +463,7 @@ void Agent::LearnOrHold(const SegmentKey& key, absl::Time now) {
   for (const SegmentKey& earlier : verdict.take_back) {
     std::optional<bulkhead::v1::Segment> removed = store_.Remove(earlier);
     if (!removed) continue;  // collapsed into a range meanwhile: stays
-    using google::protobuf::util::TimeUtil;
-    scan_.Hold(earlier,
-               absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(removed->first_seen())), now,
-               removed->flows());
+    scan_.Hold(earlier, FromTimestamp(removed->first_seen()), now, removed->flows());
     policy_dirty_ = true;
   }
   scan_.Hold(key, now, now);
@@ -635,15 +624,13 @@ absl::Status Agent::SaveState() const {
     (*state.mutable_identities())[name] = identity;
   state.set_next_identity(identities_.next_free().workload);
   state.set_next_network_identity(identities_.next_free().network);
-  using google::protobuf::util::TimeUtil;
-  auto stamp = [](absl::Time t) { return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t)); };
   for (const auto& [name, t] : stability_.timelines()) {
     if (!identities_.IdentityOf(name)) continue;  // removed from the inventory
     bulkhead::v1::WorkloadTimeline& out = (*state.mutable_timelines())[name];
-    *out.mutable_mode_since() = stamp(t.mode_since);
+    *out.mutable_mode_since() = ToTimestamp(t.mode_since);
     if (t.last_new_segment != absl::InfinitePast())
-      *out.mutable_last_new_segment() = stamp(t.last_new_segment);
-    if (t.last_audit != absl::InfinitePast()) *out.mutable_last_audit() = stamp(t.last_audit);
+      *out.mutable_last_new_segment() = ToTimestamp(t.last_new_segment);
+    if (t.last_audit != absl::InfinitePast()) *out.mutable_last_audit() = ToTimestamp(t.last_audit);
   }
   *state.mutable_held_back() = HeldBackPolicy(scan_);
   return SaveAgentState(options_.state_dir, state);
@@ -685,8 +672,6 @@ bulkhead::v1::StatusResponse Agent::Status() const {
   status.set_version(BULKHEAD_VERSION);
   status.set_uptime_seconds(absl::ToInt64Seconds(absl::Now() - started_));
   absl::Time now = absl::Now();
-  using google::protobuf::util::TimeUtil;
-  auto stamp = [](absl::Time t) { return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t)); };
   std::map<std::string, std::uint32_t> segments_of;
   bulkhead::v1::Policy policy = store_.Snapshot();
   for (const auto& s : policy.segments()) {
@@ -700,9 +685,9 @@ bulkhead::v1::StatusResponse Agent::Status() const {
     w->set_mode(static_cast<bulkhead::v1::Mode>(ModeOf(identity)));
     for (const auto& address : workload.addresses) w->add_addresses(address);
     if (const Timeline* t = stability_.Of(workload.id())) {
-      *w->mutable_mode_since() = stamp(t->mode_since);
+      *w->mutable_mode_since() = ToTimestamp(t->mode_since);
       if (t->last_new_segment != absl::InfinitePast())
-        *w->mutable_last_new_segment() = stamp(t->last_new_segment);
+        *w->mutable_last_new_segment() = ToTimestamp(t->last_new_segment);
     }
     w->set_stable(stability_.Stable(workload.id(), ModeOf(identity), now));
     w->set_segments(segments_of[workload.id()]);

@@ -3,9 +3,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <tuple>
 
 #include "absl/strings/ascii.h"
@@ -13,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "controlplane/atomic_file.h"
 #include "datapath/status.h"
 #include "yaml-cpp/yaml.h"
 
@@ -21,13 +20,6 @@ namespace {
 
 absl::Status EntryError(std::size_t index, absl::string_view message) {
   return absl::InvalidArgumentError(absl::StrCat("guardrails[", index, "]: ", message));
-}
-
-bool Printable(absl::string_view text) {
-  return std::none_of(text.begin(), text.end(), [](char c) {
-    auto u = static_cast<unsigned char>(c);
-    return u < 0x20 || u == 0x7f;
-  });
 }
 
 absl::StatusOr<PeerSelector> ParseSelector(std::size_t index, const char* field,
@@ -45,8 +37,10 @@ absl::StatusOr<PeerSelector> ParseSelector(std::size_t index, const char* field,
     return error("expected any, or a mapping with one of namespace, workload, peer");
   const std::string key = node.begin()->first.Scalar();
   const YAML::Node value = node.begin()->second;  // a copy: the iterator yields a temporary
-  if (!value.IsScalar() || value.Scalar().empty() || !Printable(value.Scalar()))
+  if (!value.IsScalar() || value.Scalar().empty())
     return error(absl::StrCat("\"", absl::CHexEscape(key), "\" needs a printable name"));
+  if (std::string why = NameProblem(absl::CHexEscape(key), value.Scalar()); !why.empty())
+    return error(why);
   const std::string& name = value.Scalar();
   std::size_t slash = name.find('/');
   if (key == "namespace") {
@@ -99,8 +93,6 @@ absl::StatusOr<PortException> ParseException(absl::string_view text) {
   return e;
 }
 
-std::string YamlError(const YAML::Exception& e) { return absl::CHexEscape(e.what()); }
-
 }  // namespace
 
 std::string PeerSelector::ToString() const {
@@ -130,7 +122,8 @@ absl::StatusOr<std::vector<Guardrail>> ParseGuardrails(absl::string_view yaml) {
   try {
     root = YAML::Load(std::string(yaml));
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("guardrails: ", YamlError(e)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("guardrails: ", EscapeControlCharacters(e.what())));
   }
   YAML::Node list = root.IsMap() ? root["guardrails"] : YAML::Node();
   if (!root.IsMap() || root.size() != 1 || !list || !(list.IsSequence() || list.IsNull()))
@@ -153,7 +146,7 @@ absl::StatusOr<std::vector<Guardrail>> ParseGuardrails(absl::string_view yaml) {
       if (!entry["name"] || !entry["name"].IsScalar() || entry["name"].Scalar().empty())
         return EntryError(i, "\"name\" is required");
       g.name = entry["name"].Scalar();
-      if (!Printable(g.name)) return EntryError(i, "\"name\" contains a control character");
+      if (std::string why = NameProblem("name", g.name); !why.empty()) return EntryError(i, why);
       if (!names.insert(g.name).second)
         return EntryError(i, absl::StrCat("guardrail \"", g.name, "\" is listed twice"));
       BH_ASSIGN_OR_RETURN(g.from, ParseSelector(i, "from", entry["from"]));
@@ -169,7 +162,7 @@ absl::StatusOr<std::vector<Guardrail>> ParseGuardrails(absl::string_view yaml) {
         }
       }
     } catch (const YAML::Exception& e) {
-      return EntryError(i, YamlError(e));
+      return EntryError(i, EscapeControlCharacters(e.what()));
     }
     guardrails.push_back(std::move(g));
   }
@@ -177,15 +170,7 @@ absl::StatusOr<std::vector<Guardrail>> ParseGuardrails(absl::string_view yaml) {
 }
 
 absl::StatusOr<std::vector<Guardrail>> LoadGuardrails(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("read guardrails ", path, ": cannot open"));
-  std::stringstream text;
-  text << in.rdbuf();
-  auto guardrails = ParseGuardrails(text.str());
-  if (!guardrails.ok())
-    return absl::Status(guardrails.status().code(),
-                        absl::StrCat(path, ": ", guardrails.status().message()));
-  return guardrails;
+  return ParseFile(path, "guardrails", ParseGuardrails);
 }
 
 namespace {

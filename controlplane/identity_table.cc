@@ -3,13 +3,12 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "api/enum_names.h"
+#include "controlplane/atomic_file.h"
 #include "datapath/status.h"
 #include "yaml-cpp/yaml.h"
 
@@ -45,9 +44,9 @@ bool IsUtf8(absl::string_view text) {
   return true;
 }
 
-// Names end up in logs, flow records and Kubernetes objects: printable only.
-// What is wrong with `value`, or empty.
-std::string NotPrintable(absl::string_view field, absl::string_view value) {
+}  // namespace
+
+std::string NameProblem(absl::string_view field, absl::string_view value) {
   for (char c : value) {
     auto u = static_cast<unsigned char>(c);
     if (u < 0x20 || u == 0x7f) return absl::StrCat("\"", field, "\" contains a control character");
@@ -56,11 +55,9 @@ std::string NotPrintable(absl::string_view field, absl::string_view value) {
   return "";
 }
 
-// yaml-cpp's messages quote the input they choke on: control characters in
-// them would forge log lines.
-std::string YamlError(const YAML::Exception& e) {
+std::string EscapeControlCharacters(absl::string_view text) {
   std::string out;
-  for (char c : absl::string_view(e.what())) {
+  for (char c : text) {
     auto u = static_cast<unsigned char>(c);
     if (u < 0x20 || u == 0x7f)
       absl::StrAppend(&out, "\\x", absl::Hex(u, absl::kZeroPad2));
@@ -69,8 +66,6 @@ std::string YamlError(const YAML::Exception& e) {
   }
   return out;
 }
-
-}  // namespace
 
 // The datapath's modes are the API's, number for number; names in one place.
 static_assert(static_cast<int>(BH_MODE_LEARN) == bulkhead::v1::LEARN &&
@@ -117,16 +112,16 @@ absl::StatusOr<Workload> ParseWorkload(std::size_t i, const YAML::Node& entry) {
       w.mode = *mode;
     }
   } catch (const YAML::Exception& e) {
-    return EntryError(i, YamlError(e));
+    return EntryError(i, EscapeControlCharacters(e.what()));
   }
   for (auto [field, value] :
        {std::pair<const char*, const std::string&>{"namespace", w.ns}, {"name", w.name}})
-    if (std::string why = NotPrintable(field, value); !why.empty()) return EntryError(i, why);
+    if (std::string why = NameProblem(field, value); !why.empty()) return EntryError(i, why);
   if (w.ns.find('/') != std::string::npos || w.name.find('/') != std::string::npos)
     return EntryError(i, "\"namespace\" and \"name\" cannot contain '/'");
   for (const auto& [key, value] : w.labels)
     for (const std::string& text : {key, value})
-      if (std::string why = NotPrintable("labels", text); !why.empty()) return EntryError(i, why);
+      if (std::string why = NameProblem("labels", text); !why.empty()) return EntryError(i, why);
   for (const std::string& address : w.addresses) {
     auto parsed = ParseAddress(address);
     if (!parsed.ok()) return EntryError(i, absl::StrCat("addresses: ", parsed.status().message()));
@@ -154,9 +149,9 @@ absl::StatusOr<NetworkSet> ParseNetwork(std::size_t i, const YAML::Node& entry) 
       return NetworkError(i, "\"cidrs\" is required: a list of at least one CIDR");
     n.cidrs = entry["cidrs"].as<std::vector<std::string>>();
   } catch (const YAML::Exception& e) {
-    return NetworkError(i, YamlError(e));
+    return NetworkError(i, EscapeControlCharacters(e.what()));
   }
-  if (std::string why = NotPrintable("name", n.name); !why.empty()) return NetworkError(i, why);
+  if (std::string why = NameProblem("name", n.name); !why.empty()) return NetworkError(i, why);
   if (n.name.find('/') != std::string::npos)
     return NetworkError(i, "\"name\" cannot contain '/' (that is a workload's namespace/name)");
   if (IsReservedPeer(n.name))
@@ -179,7 +174,8 @@ absl::StatusOr<Inventory> ParseInventory(absl::string_view yaml) {
   try {
     root = YAML::Load(std::string(yaml));
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("inventory: ", YamlError(e)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("inventory: ", EscapeControlCharacters(e.what())));
   }
   // Subscripting a document that is a scalar or a list throws.
   YAML::Node list = root.IsMap() ? root["workloads"] : YAML::Node();
@@ -209,15 +205,7 @@ absl::StatusOr<Inventory> ParseInventory(absl::string_view yaml) {
 }
 
 absl::StatusOr<Inventory> LoadInventory(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("read inventory ", path, ": cannot open"));
-  std::stringstream text;
-  text << in.rdbuf();
-  auto inventory = ParseInventory(text.str());
-  if (!inventory.ok())
-    return absl::Status(inventory.status().code(),
-                        absl::StrCat(path, ": ", inventory.status().message()));
-  return inventory;
+  return ParseFile(path, "inventory", ParseInventory);
 }
 
 namespace {

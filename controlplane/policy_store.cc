@@ -18,6 +18,14 @@ std::uint8_t ProtocolFromProto(bulkhead::v1::Protocol proto) {
   return static_cast<std::uint8_t>(proto);
 }
 
+google::protobuf::Timestamp ToTimestamp(absl::Time time) {
+  return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(time));
+}
+
+absl::Time FromTimestamp(const google::protobuf::Timestamp& timestamp) {
+  return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(timestamp));
+}
+
 SegmentKey KeyOf(const bulkhead::v1::Segment& segment) {
   return SegmentKey{.from = segment.from_workload(),
                     .to = segment.to_workload(),
@@ -86,9 +94,7 @@ void PolicyStore::Collapse(const SegmentKey& key, absl::Time now) {
     hi = std::max<std::uint32_t>(hi, it->first.is_range() ? s.port_end() : s.port());
     collapsed += it->first.is_range() ? s.collapsed_ports() : 1;
     flows += s.flows();
-    if (TimeUtil::TimestampToNanoseconds(s.first_seen()) <
-        TimeUtil::TimestampToNanoseconds(first_seen))
-      first_seen = s.first_seen();
+    if (FromTimestamp(s.first_seen()) < FromTimestamp(first_seen)) first_seen = s.first_seen();
     if (it->first.is_range()) id = s.id();  // a widened range keeps its id
   }
   if (hi - lo + 1 > kMaxCollapsedRange) lo = 0, hi = 65535;
@@ -111,13 +117,13 @@ void PolicyStore::Collapse(const SegmentKey& key, absl::Time now) {
   segment.set_collapsed_ports(collapsed);
   segment.set_origin(bulkhead::v1::LEARNED);
   *segment.mutable_first_seen() = first_seen;
-  *segment.mutable_last_seen() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(now));
+  *segment.mutable_last_seen() = ToTimestamp(now);
   segment.set_flows(flows);
   by_id_[segment.id()] = &segment;
 }
 
 bool PolicyStore::Learn(const SegmentKey& key, absl::Time now) {
-  auto stamp = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(now));
+  auto stamp = ToTimestamp(now);
   // A segment that admits the port already: a flow seen on it.
   if (auto found = Find(key); found != segments_.end()) {
     *found->second.mutable_last_seen() = stamp;
@@ -162,7 +168,7 @@ std::optional<bulkhead::v1::Segment> PolicyStore::Remove(const SegmentKey& key) 
 void PolicyStore::RecordFlow(std::uint32_t id, absl::Time now) {
   auto it = by_id_.find(id);
   if (it == by_id_.end()) return;
-  *it->second->mutable_last_seen() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(now));
+  *it->second->mutable_last_seen() = ToTimestamp(now);
   it->second->set_flows(it->second->flows() + 1);
 }
 

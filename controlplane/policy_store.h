@@ -75,6 +75,10 @@ class PolicyStore {
 bulkhead::v1::Protocol ProtocolToProto(std::uint8_t proto);
 std::uint8_t ProtocolFromProto(bulkhead::v1::Protocol proto);
 
+// absl::Time <-> the protobuf Timestamp the state file and the API carry.
+google::protobuf::Timestamp ToTimestamp(absl::Time time);
+absl::Time FromTimestamp(const google::protobuf::Timestamp& timestamp);
+
 SegmentKey KeyOf(const bulkhead::v1::Segment& segment);
 
 }  // namespace bulkhead

@@ -58,6 +58,12 @@ bool IsKnownProtocol(bulkhead::v1::Protocol p) {
   }
 }
 
+bool IsValidTimestamp(const google::protobuf::Timestamp& t) {
+  // google.protobuf.Timestamp's range: years 1 to 9999.
+  return t.seconds() >= -62135596800 && t.seconds() <= 253402300799 && t.nanos() >= 0 &&
+         t.nanos() <= 999999999;
+}
+
 // A list of segments: names, protocols, ports, ids (`with_ids`: non-zero
 // and unique), timestamps, no key twice.
 absl::Status CheckSegments(absl::string_view name, const bulkhead::v1::Policy& policy,
@@ -89,9 +95,7 @@ absl::Status CheckSegments(absl::string_view name, const bulkhead::v1::Policy& p
       return Invalid(absl::StrCat(field, ".id"), absl::StrCat(s.id(), " is 0 or given twice"));
     for (const auto& [name, stamp] :
          {std::pair{"first_seen", &s.first_seen()}, std::pair{"last_seen", &s.last_seen()}}) {
-      // google.protobuf.Timestamp's range: years 1 to 9999.
-      if (stamp->seconds() < -62135596800 || stamp->seconds() > 253402300799 ||
-          stamp->nanos() < 0 || stamp->nanos() > 999999999)
+      if (!IsValidTimestamp(*stamp))
         return Invalid(absl::StrCat(field, ".", name), "is not a valid timestamp");
     }
     // One segment per (from, to, protocol, port); old ICMP/0 is echo (8).
@@ -101,12 +105,6 @@ absl::Status CheckSegments(absl::string_view name, const bulkhead::v1::Policy& p
       return Invalid(field, absl::StrCat(ToString(key), " is listed twice"));
   }
   return absl::OkStatus();
-}
-
-bool IsValidTimestamp(const google::protobuf::Timestamp& t) {
-  // google.protobuf.Timestamp's range: years 1 to 9999.
-  return t.seconds() >= -62135596800 && t.seconds() <= 253402300799 && t.nanos() >= 0 &&
-         t.nanos() <= 999999999;
 }
 
 }  // namespace

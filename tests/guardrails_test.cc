@@ -70,6 +70,11 @@ TEST(GuardrailsTest, ErrorsNameTheEntryAndField) {
                     "to: any}\n"),
               HasSubstr("guardrails[1]: guardrail \"a\" is listed twice"));
   EXPECT_THAT(Error("rules: []\n"), HasSubstr("expected one top-level key, \"guardrails\""));
+  // Names reach flow records and protobuf strings: UTF-8 only, as the inventory's.
+  EXPECT_THAT(Error("guardrails:\n  - {name: \"a\xff\", from: any, to: any}\n"),
+              HasSubstr("guardrails[0]: \"name\" is not UTF-8"));
+  EXPECT_THAT(Error("guardrails:\n  - {name: a, from: {namespace: \"b\xc0\xaf\"}, to: any}\n"),
+              HasSubstr("\"from\": \"namespace\" is not UTF-8"));
   EXPECT_TRUE(ParseGuardrails("guardrails: []\n").ok());
 }
 
