@@ -37,6 +37,16 @@ SHOP_AGENT_ARGS=(--hold-back-segments 4 --hold-back-window 60s --stable-after 6s
 shop_start_agent "$WORK" "$BUILD_DIR" 2>>"$WORK/agent.log"
 
 workload() { "$BULKHEAD" status -o json | jq -c ".workloads[] | select(.workload==\"$1\")"; }
+# all_reach MODE TENTHS: every workload (3) is in MODE within TENTHS x 0.1 s.
+all_reach() {
+  local i
+  for i in $(seq 1 "$2"); do
+    [[ $("$BULKHEAD" status -o json | jq "[.workloads[] | select(.mode==\"$1\")] | length") -eq 3 ]] &&
+      return 0
+    sleep 0.1
+  done
+  return 1
+}
 
 echo "# learn, and hold back"
 for i in 1 2 3; do check "learn: api -> db tcp/5432 connects ($i)" lab_connect api $DB 5432; done
@@ -59,12 +69,7 @@ check "hold back: its later flows are flagged held_back" test "$(flows_matching 
 check "hold back: the trip is counted" test "$(counter learner_scan_trips)" -eq 1
 
 echo "# promotion"
-for i in $(seq 1 300); do
-  [[ $("$BULKHEAD" status -o json | jq '[.workloads[] | select(.mode=="MONITOR")] | length') -eq 3 ]] && break
-  sleep 0.1
-done
-check "promotion: every workload reached monitor once stable" \
-  test "$("$BULKHEAD" status -o json | jq '[.workloads[] | select(.mode=="MONITOR")] | length')" -eq 3
+check "promotion: every workload reached monitor once stable" all_reach MONITOR 300
 # A pooled connection outside the policy (frontend -> api:8080, never
 # learned), opened while monitoring: reported once, alive for 10 s. While it
 # lives, enforce would break it, so no promotion.
@@ -76,12 +81,7 @@ check "promotion: a live connection outside the policy holds shop/api in monitor
   test "$(workload shop/api | jq -r '.mode')" == MONITOR
 check "promotion: ... and shop/frontend" test "$(workload shop/frontend | jq -r '.mode')" == MONITOR
 wait "$pooled" || true
-for i in $(seq 1 400); do
-  [[ $("$BULKHEAD" status -o json | jq '[.workloads[] | select(.mode=="ENFORCE")] | length') -eq 3 ]] && break
-  sleep 0.1
-done
-check "promotion: every workload reached enforce by itself" \
-  test "$("$BULKHEAD" status -o json | jq '[.workloads[] | select(.mode=="ENFORCE")] | length')" -eq 3
+check "promotion: every workload reached enforce by itself" all_reach ENFORCE 400
 check "promotion: shop/api went learn -> monitor (stable) ..." \
   grep -q "promoted shop/api from learn to monitor: no new segment for 6s" "$WORK/agent.log"
 check "promotion: ... then monitor -> enforce (no audit verdict)" \
