@@ -69,7 +69,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(boost::asio::io_context& io
   }
   auto agent = std::unique_ptr<Agent>(new Agent(io, std::move(options), std::move(inventory)));
   agent->inventory_source_ = std::move(source);
-  agent->guardrails_ = std::move(guardrails);
+  agent->guardrails_ = GuardrailSet(std::move(guardrails));
   agent->guardrails_watch_ = std::move(guardrails_watch);
   return agent;
 }
@@ -151,6 +151,7 @@ absl::Status Agent::Start() {
   for (const std::string& segment : compiled.unresolved)
     LogWarning(absl::StrCat("segment ", segment, " names a workload not in the inventory"));
   MapContents before = maps_->installed();
+  CompiledGuardrails guardrails = guardrails_.Compile(identities_);
   BH_ASSIGN_OR_RETURN(
       ApplyCounts counts,
       maps_->Apply({.policy = std::move(compiled.entries),
@@ -159,7 +160,8 @@ absl::Status Agent::Start() {
                     .prefixes = Compiler::IpcachePrefixes(identities_),
                     .endpoints = interfaces_->endpoints(),
                     .modes = modes_,
-                    .guardrails = GuardrailsFor(identities_)}));
+                    .guardrails = guardrails.entries}));
+  guardrails_.Commit(guardrails);
   // What can still fail before the programs are replaced puts the maps back.
   absl::Status ready;
   for (const auto& [ifindex, name] : uplinks) {
@@ -332,6 +334,7 @@ absl::Status Agent::ReloadInventory() {
   (void)events_->Drain();
   LearnAnswered();
   CompiledPolicy compiled = Compiler::Compile(store_.Snapshot(), next);
+  CompiledGuardrails guardrails = guardrails_.Compile(next);
   BH_ASSIGN_OR_RETURN(
       ApplyCounts counts,
       maps_->Apply({.policy = std::move(compiled.entries),
@@ -340,7 +343,8 @@ absl::Status Agent::ReloadInventory() {
                     .prefixes = Compiler::IpcachePrefixes(next),
                     .endpoints = interfaces_->EndpointsFor(next),
                     .modes = modes,
-                    .guardrails = GuardrailsFor(next)}));
+                    .guardrails = guardrails.entries}));
+  guardrails_.Commit(guardrails);
   identities_ = std::move(next);
   for (const auto& [identity, workload] : identities_.workloads())
     stability_.Track(workload.id(), absl::Now());  // new workloads: their mode since now
@@ -354,32 +358,15 @@ absl::Status Agent::ReloadInventory() {
   return SaveState();
 }
 
-GuardrailEntries Agent::GuardrailsFor(const IdentityTable& identities) {
-  CompiledGuardrails compiled = CompileGuardrails(guardrails_, identities, &guardrail_ids_);
-  guardrail_names_ = std::move(compiled.names);
-  guardrail_pairs_.clear();
-  for (const auto& [key, value] : compiled.entries)
-    if (value.action == BH_GUARDRAIL_DENY) ++guardrail_pairs_[guardrail_names_[value.guardrail_id]];
-  for (const std::string& warning : compiled.warnings) LogWarning(warning);
-  return std::move(compiled.entries);
-}
-
 // The guardrails file is read again when it changes, as the inventory is:
 // a bad file, or one the map cannot hold, changes nothing.
 absl::Status Agent::ReloadGuardrails() {
-  BH_ASSIGN_OR_RETURN(std::vector<Guardrail> guardrails, LoadGuardrails(options_.guardrails_path));
-  std::vector<Guardrail> before = std::exchange(guardrails_, std::move(guardrails));
-  auto before_names = guardrail_names_;
-  auto before_pairs = guardrail_pairs_;
-  auto applied = maps_->Apply({.guardrails = GuardrailsFor(identities_)});
-  if (!applied.ok()) {
-    guardrails_ = std::move(before);
-    guardrail_names_ = std::move(before_names);
-    guardrail_pairs_ = std::move(before_pairs);
-    return applied.status();
-  }
+  BH_ASSIGN_OR_RETURN(std::vector<Guardrail> rules, LoadGuardrails(options_.guardrails_path));
+  CompiledGuardrails compiled = guardrails_.Compile(identities_, &rules);
+  BH_ASSIGN_OR_RETURN(ApplyCounts counts, maps_->Apply({.guardrails = compiled.entries}));
+  guardrails_.Commit(compiled, &rules);
   LogInfo(absl::StrCat("guardrails reloaded: ", guardrails_.size(), " guardrails; map: ",
-                       applied->written, " entries written, ", applied->removed, " removed"));
+                       counts.written, " entries written, ", counts.removed, " removed"));
   return absl::OkStatus();
 }
 
@@ -406,10 +393,8 @@ void Agent::OnFlowEvent(const bh_flow_event& event) {
       event, identities_, datapath_->InterfaceName(static_cast<int>(event.ifindex)), clock_);
   if (event.reason == BH_REASON_GUARDRAIL) {
     // The event carries the guardrail's id where a segment's would be.
-    auto name = guardrail_names_.find(event.segment_id);
-    flow.set_guardrail(name != guardrail_names_.end() ? name->second : "(removed)");
+    flow.set_guardrail(guardrails_.RecordDrop(event.segment_id));
     flow.set_segment_id(0);
-    ++guardrail_drops_[flow.guardrail()];
   }
   absl::Time now = absl::Now();
   if (event.verdict == BH_VERDICT_AUDIT && event.mode == BH_MODE_MONITOR) {
@@ -659,7 +644,7 @@ bulkhead::v1::Response Agent::Handle(const bulkhead::v1::Request& request) {
     case bulkhead::v1::Request::kExportPolicy:
       *response.mutable_export_policy()->mutable_policy() = store_.Snapshot();
       *response.mutable_export_policy()->mutable_held_back() = HeldBackPolicy(scan_);
-      GuardrailStatuses(response.mutable_export_policy()->mutable_guardrails());
+      guardrails_.Statuses(response.mutable_export_policy()->mutable_guardrails());
       break;
     default:
       return ErrorResponse(absl::InvalidArgumentError("empty or unknown request"));
@@ -718,23 +703,8 @@ bulkhead::v1::StatusResponse Agent::Status() const {
   counters["learner_held_back"] = scan_.held().size();
   counters["learner_scan_trips"] = scan_.trips();
   counters["learner_held_back_not_kept"] = scan_.dropped();
-  GuardrailStatuses(status.mutable_guardrails());
+  guardrails_.Statuses(status.mutable_guardrails());
   return status;
-}
-
-void Agent::GuardrailStatuses(
-    google::protobuf::RepeatedPtrField<bulkhead::v1::GuardrailStatus>* statuses) const {
-  for (const Guardrail& g : guardrails_) {
-    auto* out = statuses->Add();
-    out->set_name(g.name);
-    out->set_from(g.from.ToString());
-    out->set_to(g.to.ToString());
-    for (const PortException& e : g.except) out->add_except(e.ToString());
-    auto pairs = guardrail_pairs_.find(g.name);
-    out->set_identity_pairs(pairs == guardrail_pairs_.end() ? 0 : pairs->second);
-    auto drops = guardrail_drops_.find(g.name);
-    out->set_dropped_flows(drops == guardrail_drops_.end() ? 0 : drops->second);
-  }
 }
 
 bulkhead::v1::FlowsResponse Agent::Flows(const bulkhead::v1::FlowsRequest& request) const {

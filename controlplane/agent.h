@@ -99,8 +99,6 @@ class Agent {
   void ScheduleInventoryCheck();
   absl::Status ReloadInventory();
   absl::Status ReloadGuardrails();
-  // Compiles the guardrails against `identities` (names of the ids kept).
-  GuardrailEntries GuardrailsFor(const IdentityTable& identities);
   void OnFlowEvent(const bh_flow_event& event);
   void Learn(const SegmentKey& key);
   void LearnAnswered();
@@ -119,8 +117,6 @@ class Agent {
   absl::Status SaveState() const;
 
   bulkhead::v1::StatusResponse Status() const;
-  void GuardrailStatuses(
-      google::protobuf::RepeatedPtrField<bulkhead::v1::GuardrailStatus>* statuses) const;
   bulkhead::v1::FlowsResponse Flows(const bulkhead::v1::FlowsRequest& request) const;
   // events_drained: whether the ring buffer was read to the end just now.
   absl::StatusOr<bulkhead::v1::SetModeResponse> SetModes(
@@ -146,11 +142,7 @@ class Agent {
   bool answer_check_scheduled_ = false;
   std::uint64_t policy_full_ = 0;  // segments not learned: the policy map is full
   std::shared_ptr<InventorySource> inventory_source_;
-  std::vector<Guardrail> guardrails_;                     // from --guardrails, last good
-  std::map<std::uint32_t, std::string> guardrail_names_;  // id in events -> name
-  GuardrailIds guardrail_ids_;  // name -> id, never reused while the agent runs
-  std::map<std::string, std::uint64_t> guardrail_drops_;  // name -> DROPPED events
-  std::map<std::string, std::uint32_t> guardrail_pairs_;  // name -> identity pairs
+  GuardrailSet guardrails_;  // from --guardrails, last good
   std::optional<FileWatch> guardrails_watch_;
   std::uint64_t guardrail_reloads_failed_ = 0;
   boost::asio::steady_timer inventory_timer_;

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "controlplane/atomic_file.h"
+#include "controlplane/log.h"
 #include "datapath/status.h"
 #include "yaml-cpp/yaml.h"
 
@@ -250,6 +251,43 @@ CompiledGuardrails CompileGuardrails(const std::vector<Guardrail>& guardrails,
         compiled.entries[key] = {.guardrail_id = id, .action = BH_GUARDRAIL_EXCEPT};
   }
   return compiled;
+}
+
+CompiledGuardrails GuardrailSet::Compile(const IdentityTable& identities,
+                                         const std::vector<Guardrail>* rules) {
+  CompiledGuardrails compiled = CompileGuardrails(rules ? *rules : rules_, identities, &ids_);
+  for (const std::string& warning : compiled.warnings) LogWarning(warning);
+  return compiled;
+}
+
+void GuardrailSet::Commit(const CompiledGuardrails& compiled, std::vector<Guardrail>* rules) {
+  if (rules) rules_ = std::move(*rules);
+  names_ = compiled.names;
+  pairs_.clear();
+  for (const auto& [key, value] : compiled.entries)
+    if (value.action == BH_GUARDRAIL_DENY) ++pairs_[names_[value.guardrail_id]];
+}
+
+std::string GuardrailSet::RecordDrop(std::uint32_t id) {
+  auto name = names_.find(id);
+  std::string guardrail = name != names_.end() ? name->second : "(removed)";
+  ++drops_[guardrail];
+  return guardrail;
+}
+
+void GuardrailSet::Statuses(
+    google::protobuf::RepeatedPtrField<bulkhead::v1::GuardrailStatus>* out) const {
+  for (const Guardrail& g : rules_) {
+    bulkhead::v1::GuardrailStatus* status = out->Add();
+    status->set_name(g.name);
+    status->set_from(g.from.ToString());
+    status->set_to(g.to.ToString());
+    for (const PortException& e : g.except) status->add_except(e.ToString());
+    auto pairs = pairs_.find(g.name);
+    status->set_identity_pairs(pairs == pairs_.end() ? 0 : pairs->second);
+    auto drops = drops_.find(g.name);
+    status->set_dropped_flows(drops == drops_.end() ? 0 : drops->second);
+  }
 }
 
 }  // namespace bulkhead

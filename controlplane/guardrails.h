@@ -34,6 +34,7 @@
 #include "absl/strings/string_view.h"
 #include "controlplane/identity_table.h"
 #include "datapath/abi.h"
+#include "proto/api.pb.h"
 
 namespace bulkhead {
 
@@ -88,5 +89,33 @@ struct GuardrailIds {
 // next ones; without it, ids are places in name order from 1.
 CompiledGuardrails CompileGuardrails(const std::vector<Guardrail>& guardrails,
                                      const IdentityTable& identities, GuardrailIds* ids = nullptr);
+
+// The guardrails in force, and what the agent reports of them: the name of
+// a drop event's guardrail, drops per guardrail, pairs covered. A change is
+// compiled first and committed only once the map holds it, so a change the
+// map refuses leaves all of this as it was.
+class GuardrailSet {
+ public:
+  explicit GuardrailSet(std::vector<Guardrail> rules = {}) : rules_(std::move(rules)) {}
+
+  // What `rules` (by default the ones in force) compile to now; ids are
+  // kept across calls and never reused.
+  CompiledGuardrails Compile(const IdentityTable& identities,
+                             const std::vector<Guardrail>* rules = nullptr);
+  // `compiled` (and `rules`, if given) are in the map now.
+  void Commit(const CompiledGuardrails& compiled, std::vector<Guardrail>* rules = nullptr);
+
+  // The name of the guardrail a drop event carries the id of; counts it.
+  std::string RecordDrop(std::uint32_t id);
+  void Statuses(google::protobuf::RepeatedPtrField<bulkhead::v1::GuardrailStatus>* out) const;
+  std::size_t size() const { return rules_.size(); }
+
+ private:
+  std::vector<Guardrail> rules_;
+  GuardrailIds ids_;
+  std::map<std::uint32_t, std::string> names_;  // id in events -> name
+  std::map<std::string, std::uint32_t> pairs_;  // name -> identity pairs denied
+  std::map<std::string, std::uint64_t> drops_;  // name -> DROPPED events
+};
 
 }  // namespace bulkhead
