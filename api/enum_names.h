@@ -20,5 +20,8 @@ absl::StatusOr<bulkhead::v1::Mode> ModeFromName(absl::string_view name);
 
 // "tcp", "udp", "icmp", "icmpv6", "sctp"; the IP protocol number otherwise.
 std::string ProtocolName(bulkhead::v1::Protocol protocol);
+// The inverse for the five protocols segments name, in any case ("tcp",
+// "TCP"); an error that lists them.
+absl::StatusOr<bulkhead::v1::Protocol> ProtocolFromName(absl::string_view name);
 
 }  // namespace bulkhead

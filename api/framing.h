@@ -26,8 +26,11 @@
 
 namespace bulkhead {
 
-// Requests are a few bytes to a few hundred (a workload name at most).
+// Requests are a few bytes to a few hundred (a workload name at most)...
 inline constexpr std::uint32_t kDefaultMaxApiRequestBytes = 64 << 10;
+// ...but for a policy file being applied: up to 16 MiB and the request
+// around it, read for one connection at a time.
+inline constexpr std::uint32_t kDefaultMaxApiFileRequestBytes = (16 << 20) + (64 << 10);
 // Responses carry the flow history and the policy: allow for large ones.
 inline constexpr std::uint32_t kMaxApiResponseBytes = 64 << 20;
 

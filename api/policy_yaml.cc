@@ -1,6 +1,7 @@
 #include "api/policy_yaml.h"
 
 #include <algorithm>
+#include <map>
 #include <tuple>
 #include <vector>
 
@@ -37,13 +38,11 @@ YAML::Emitter& WriteName(YAML::Emitter& out, const std::string& name) {
   return out << name;
 }
 
-}  // namespace
-
-namespace {
-
-void WriteSegments(YAML::Emitter& out, const bulkhead::v1::Policy& policy) {
+void WriteSegments(YAML::Emitter& out, const bulkhead::v1::Policy& policy,
+                   const PeerSelector& scope) {
   std::vector<const bulkhead::v1::Segment*> segments;
-  for (const auto& s : policy.segments()) segments.push_back(&s);
+  for (const auto& s : policy.segments())
+    if (scope.Selects(s.from_workload()) || scope.Selects(s.to_workload())) segments.push_back(&s);
   std::sort(segments.begin(), segments.end(), [](const auto* a, const auto* b) {
     return std::tuple(a->from_workload(), a->to_workload(), a->protocol(), a->port()) <
            std::tuple(b->from_workload(), b->to_workload(), b->protocol(), b->port());
@@ -76,42 +75,84 @@ void WriteSegments(YAML::Emitter& out, const bulkhead::v1::Policy& policy) {
   out << YAML::EndSeq;
 }
 
+void WriteSelector(YAML::Emitter& out, const bulkhead::v1::Selector& selector) {
+  PeerSelector s = SelectorFromProto(selector);
+  if (s.kind == PeerSelector::Kind::kAny) {
+    out << "any";
+    return;
+  }
+  const char* key = s.kind == PeerSelector::Kind::kNamespace  ? "namespace"
+                    : s.kind == PeerSelector::Kind::kWorkload ? "workload"
+                                                              : "peer";
+  out << YAML::Flow << YAML::BeginMap << YAML::Key << key << YAML::Value;
+  WriteName(out, s.value) << YAML::EndMap;
+}
+
 }  // namespace
 
-std::string PolicyToYaml(
-    const bulkhead::v1::Policy& policy, const bulkhead::v1::Policy& held_back,
-    const google::protobuf::RepeatedPtrField<bulkhead::v1::GuardrailStatus>& guardrails) {
+std::string PolicyToYaml(const bulkhead::v1::ExportPolicyResponse& exported,
+                         const PeerSelector& scope) {
+  const bool everything = scope.kind == PeerSelector::Kind::kAny;
   YAML::Emitter out;
   out << YAML::BeginMap;
   out << YAML::Key << "apiVersion" << YAML::Value << kPolicyApiVersion;
   out << YAML::Key << "kind" << YAML::Value << kPolicyKind;
+  if (!everything) {
+    out << YAML::Key << "scope" << YAML::Value;
+    WriteSelector(out, SelectorToProto(scope));
+  }
   out << YAML::Key << "segments" << YAML::Value;
-  WriteSegments(out, policy);
-  if (held_back.segments_size() > 0) {
+  WriteSegments(out, exported.policy(), scope);
+  if (std::any_of(exported.held_back().segments().begin(), exported.held_back().segments().end(),
+                  [&](const auto& s) {
+                    return scope.Selects(s.from_workload()) || scope.Selects(s.to_workload());
+                  })) {
     out << YAML::Key << "heldBack" << YAML::Value;
     out << YAML::Comment("not in force: a source learned too much too fast (a scan?); review");
-    WriteSegments(out, held_back);
+    WriteSegments(out, exported.held_back(), scope);
   }
-  if (!guardrails.empty()) {
+  if (everything && !exported.guardrails().empty()) {
+    std::vector<const bulkhead::v1::GuardrailStatus*> guardrails;
+    for (const auto& g : exported.guardrails()) guardrails.push_back(&g);
+    std::sort(guardrails.begin(), guardrails.end(),
+              [](const auto* a, const auto* b) { return a->name() < b->name(); });
     out << YAML::Key << "guardrails" << YAML::Value;
-    out << YAML::Comment("deny rules learning never overrides, in every mode (--guardrails)");
+    out << YAML::Comment("deny rules learning never overrides, in every mode");
     out << YAML::BeginSeq;
-    for (const auto& g : guardrails) {
+    for (const auto* g : guardrails) {
       out << YAML::BeginMap;
-      WriteName(out << YAML::Key << "name" << YAML::Value, g.name());
-      WriteName(out << YAML::Key << "from" << YAML::Value, g.from());
-      WriteName(out << YAML::Key << "to" << YAML::Value, g.to());
-      if (!g.except().empty()) {
+      WriteName(out << YAML::Key << "name" << YAML::Value, g->name());
+      out << YAML::Key << "from" << YAML::Value;
+      WriteSelector(out, g->from_selector());
+      out << YAML::Key << "to" << YAML::Value;
+      WriteSelector(out, g->to_selector());
+      if (!g->except().empty()) {
         out << YAML::Key << "except" << YAML::Value << YAML::Flow << YAML::BeginSeq;
-        for (const auto& e : g.except()) out << e;
+        for (const auto& e : g->except()) out << e;
         out << YAML::EndSeq;
       }
       out << YAML::EndMap;
     }
     out << YAML::EndSeq;
   }
+  std::map<std::string, bulkhead::v1::Mode> modes;
+  for (const auto& w : exported.workloads())
+    if (scope.Selects(w.workload()) && w.mode() != bulkhead::v1::MODE_UNSPECIFIED)
+      modes[w.workload()] = w.mode();
+  if (!modes.empty()) {
+    out << YAML::Key << "modes" << YAML::Value << YAML::BeginMap;
+    for (const auto& [workload, mode] : modes)
+      WriteName(out << YAML::Key, workload) << YAML::Value << ModeName(mode);
+    out << YAML::EndMap;
+  }
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
+}
+
+std::string PolicyToYaml(const bulkhead::v1::Policy& policy) {
+  bulkhead::v1::ExportPolicyResponse exported;
+  *exported.mutable_policy() = policy;
+  return PolicyToYaml(exported);
 }
 
 }  // namespace bulkhead

@@ -21,11 +21,18 @@
 //
 //   heldBack:              # only if learning held candidates back
 //     - from: shop/probe ...
-//   guardrails:            # only if bulkheadd has some (--guardrails)
+//   guardrails:            # only if there are some
 //     - name: tenants-apart
-//       from: namespace tenant-a
-//       to: namespace tenant-b
+//       from: {namespace: tenant-a}
+//       to: {namespace: tenant-b}
 //       except: [udp/53]
+//   modes:                 # every workload's mode
+//     shop/api: enforce
+//
+// The file reads back as it was written (policy_document.h): export ->
+// apply -> export gives the same bytes. An export narrowed to a namespace or
+// a workload says so (scope:), holds the segments with an end there and
+// their modes, and no guardrails.
 //
 // Segments are sorted by (from, to, protocol, port) and keys always come in
 // this order, so the same policy always gives the same bytes.
@@ -33,6 +40,7 @@
 
 #include <string>
 
+#include "api/guardrail_rules.h"
 #include "proto/api.pb.h"
 #include "proto/policy.pb.h"
 
@@ -41,11 +49,11 @@ namespace bulkhead {
 inline constexpr char kPolicyApiVersion[] = "bulkhead.dev/v1alpha1";
 inline constexpr char kPolicyKind[] = "SegmentPolicy";
 
-// `held_back`: candidates held back for review, written under heldBack;
-// `guardrails`: the deny rules in force, under guardrails (each only when
-// there are some), so one file shows what a reviewer must know.
-std::string PolicyToYaml(
-    const bulkhead::v1::Policy& policy, const bulkhead::v1::Policy& held_back = {},
-    const google::protobuf::RepeatedPtrField<bulkhead::v1::GuardrailStatus>& guardrails = {});
+// Everything the export holds, or what `scope` covers (a namespace, a
+// workload).
+std::string PolicyToYaml(const bulkhead::v1::ExportPolicyResponse& exported,
+                         const PeerSelector& scope = {});
+// A policy alone.
+std::string PolicyToYaml(const bulkhead::v1::Policy& policy);
 
 }  // namespace bulkhead

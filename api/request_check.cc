@@ -63,6 +63,19 @@ absl::Status CheckSetMode(const bulkhead::v1::SetModeRequest& request) {
   return absl::OkStatus();
 }
 
+absl::Status CheckApplyPolicy(const bulkhead::v1::ApplyPolicyRequest& request) {
+  constexpr std::size_t kMaxSourceBytes = 4096;
+  if (request.source().size() > kMaxSourceBytes)
+    return absl::InvalidArgumentError(absl::StrCat("apply_policy.source: ", request.source().size(),
+                                                   " bytes, over the limit of ", kMaxSourceBytes));
+  for (char c : request.source()) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f)
+      return absl::InvalidArgumentError("apply_policy.source: contains a control character");
+  }
+  return absl::OkStatus();  // the content is checked by the agent, line by line
+}
+
 }  // namespace
 
 absl::Status CheckRequest(const bulkhead::v1::Request& request) {
@@ -74,11 +87,14 @@ absl::Status CheckRequest(const bulkhead::v1::Request& request) {
       return absl::OkStatus();
     case bulkhead::v1::Request::kSetMode:
       return CheckSetMode(request.set_mode());
+    case bulkhead::v1::Request::kApplyPolicy:
+      return CheckApplyPolicy(request.apply_policy());
     case bulkhead::v1::Request::KIND_NOT_SET:
       break;
   }
   return absl::InvalidArgumentError(
-      "request: names no operation (expected status, flows, set_mode or export_policy)");
+      "request: names no operation (expected status, flows, set_mode, export_policy or "
+      "apply_policy)");
 }
 
 }  // namespace bulkhead

@@ -26,24 +26,6 @@ constexpr absl::Duration kAnswerWait = absl::Seconds(5);
 constexpr std::size_t kMaxWaitingCandidates = 65536;
 constexpr std::size_t kMaxWaitingPerSource = 1024;
 
-// The held-back candidates as segments (id 0: not in force), for the export
-// and the state file.
-bulkhead::v1::Policy HeldBackPolicy(const ScanGuard& scan) {
-  bulkhead::v1::Policy policy;
-  for (const auto& [key, held] : scan.held()) {
-    bulkhead::v1::Segment* s = policy.add_segments();
-    s->set_from_workload(key.from);
-    s->set_to_workload(key.to);
-    s->set_protocol(static_cast<bulkhead::v1::Protocol>(key.proto));
-    s->set_port(key.port);
-    s->set_origin(bulkhead::v1::LEARNED);
-    *s->mutable_first_seen() = ToTimestamp(held.first_seen);
-    *s->mutable_last_seen() = ToTimestamp(held.last_seen);
-    s->set_flows(held.flows);
-  }
-  return policy;
-}
-
 bulkhead::v1::Response ErrorResponse(const absl::Status& status) {
   bulkhead::v1::Response response;
   response.mutable_error()->set_code(static_cast<int>(status.code()));
@@ -69,8 +51,11 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(boost::asio::io_context& io
   }
   auto agent = std::unique_ptr<Agent>(new Agent(io, std::move(options), std::move(inventory)));
   agent->inventory_source_ = std::move(source);
+  agent->file_guardrails_ = guardrails;
   agent->guardrails_ = GuardrailSet(std::move(guardrails));
   agent->guardrails_watch_ = std::move(guardrails_watch);
+  if (!agent->options_.policy_path.empty())
+    agent->policy_watch_.emplace(agent->options_.policy_path);
   return agent;
 }
 
@@ -189,6 +174,7 @@ absl::Status Agent::Start() {
     LogInfo(absl::StrCat("removed ", path, ": pinned by an older map layout"));
 
   events_->Start();
+  if (policy_watch_) ApplyPolicyFile();
   api_->Start();
   ScheduleInventoryCheck();
   SchedulePromotionCheck();
@@ -253,6 +239,17 @@ absl::Status Agent::LoadStateAndIdentities() {
                  .last_audit = time_of(t.last_audit(), t.has_last_audit())});
     for (const auto& s : state->held_back().segments())
       scan_.Hold(KeyOf(s), time_of(s.first_seen(), true), time_of(s.last_seen(), true), s.flows());
+    for (const auto& rule : state->guardrails()) {
+      absl::StatusOr<Guardrail> g = GuardrailFromProto(rule);
+      if (!g.ok())
+        return absl::DataLossError(
+            absl::StrCat(options_.state_dir, ": guardrail: ", g.status().message()));
+      g->source = "policy";
+      policy_guardrails_.push_back(*std::move(g));
+    }
+    BH_ASSIGN_OR_RETURN(std::vector<Guardrail> combined,
+                        CombineGuardrails(file_guardrails_, policy_guardrails_));
+    guardrails_ = GuardrailSet(std::move(combined));
   }
   for (const auto& [identity, workload] : identities_.workloads())
     stability_.Track(workload.id(), now);
@@ -306,6 +303,7 @@ void Agent::ScheduleInventoryCheck() {
                               "; the last good inventory stays in force"));
       }
     }
+    if (policy_watch_ && policy_watch_->Changed()) ApplyPolicyFile();
     if (guardrails_watch_ && guardrails_watch_->Changed()) {
       if (absl::Status status = ReloadGuardrails(); !status.ok()) {
         ++guardrail_reloads_failed_;
@@ -361,10 +359,12 @@ absl::Status Agent::ReloadInventory() {
 // The guardrails file is read again when it changes, as the inventory is:
 // a bad file, or one the map cannot hold, changes nothing.
 absl::Status Agent::ReloadGuardrails() {
-  BH_ASSIGN_OR_RETURN(std::vector<Guardrail> rules, LoadGuardrails(options_.guardrails_path));
+  BH_ASSIGN_OR_RETURN(std::vector<Guardrail> file, LoadGuardrails(options_.guardrails_path));
+  BH_ASSIGN_OR_RETURN(std::vector<Guardrail> rules, CombineGuardrails(file, policy_guardrails_));
   CompiledGuardrails compiled = guardrails_.Compile(identities_, &rules);
   BH_ASSIGN_OR_RETURN(ApplyCounts counts, maps_->Apply({.guardrails = compiled.entries}));
   guardrails_.Commit(compiled, &rules);
+  file_guardrails_ = std::move(file);
   LogInfo(absl::StrCat("guardrails reloaded: ", guardrails_.size(), " guardrails; map: ",
                        counts.written, " entries written, ", counts.removed, " removed"));
   return absl::OkStatus();
@@ -618,6 +618,7 @@ absl::Status Agent::SaveState() const {
     if (t.last_audit != absl::InfinitePast()) *out.mutable_last_audit() = ToTimestamp(t.last_audit);
   }
   *state.mutable_held_back() = HeldBackPolicy(scan_);
+  for (const Guardrail& g : policy_guardrails_) *state.add_guardrails() = GuardrailToProto(g);
   return SaveAgentState(options_.state_dir, state);
 }
 
@@ -642,10 +643,14 @@ bulkhead::v1::Response Agent::Handle(const bulkhead::v1::Request& request) {
       break;
     }
     case bulkhead::v1::Request::kExportPolicy:
-      *response.mutable_export_policy()->mutable_policy() = store_.Snapshot();
-      *response.mutable_export_policy()->mutable_held_back() = HeldBackPolicy(scan_);
-      guardrails_.Statuses(response.mutable_export_policy()->mutable_guardrails());
+      *response.mutable_export_policy() = ExportPolicy();
       break;
+    case bulkhead::v1::Request::kApplyPolicy: {
+      auto result = ApplyPolicy(request.apply_policy());
+      if (!result.ok()) return ErrorResponse(result.status());
+      *response.mutable_apply_policy() = *std::move(result);
+      break;
+    }
     default:
       return ErrorResponse(absl::InvalidArgumentError("empty or unknown request"));
   }
@@ -700,6 +705,8 @@ bulkhead::v1::StatusResponse Agent::Status() const {
   counters["agent_inventory_reloads"] = inventory_reloads_;
   counters["agent_inventory_reloads_failed"] = inventory_reloads_failed_;
   counters["agent_guardrail_reloads_failed"] = guardrail_reloads_failed_;
+  counters["agent_policy_applies"] = policy_applies_;
+  counters["agent_policy_applies_refused"] = policy_applies_refused_;
   counters["learner_held_back"] = scan_.held().size();
   counters["learner_scan_trips"] = scan_.trips();
   counters["learner_held_back_not_kept"] = scan_.dropped();

@@ -6,7 +6,8 @@
 //   Compiler     policy x identities -> what the policy and ipcache maps hold
 //   Reconciler   the one writer of the kernel maps, transactional
 //   state file   segments, modes and identity numbers across restarts
-//   ApiServer    status, flows, modes, policy export
+//   ApiServer    status, flows, modes, policy export and apply
+//   agent_policy.cc  reviewed policy files: export, check, apply
 //
 // Start() changes nothing in the kernel until everything it will write is
 // known and checked: the lock, the state file, the datapath load, the
@@ -54,6 +55,9 @@ struct AgentOptions {
   // Where workloads come from; empty: the file at inventory_path.
   std::shared_ptr<InventorySource> inventory_source;
   std::string guardrails_path;  // empty: no guardrails
+  // A reviewed policy file (api/policy_document.h) applied at start and
+  // whenever it changes; empty: none.
+  std::string policy_path;
   std::string interface_pattern = "lxc*";
   std::vector<std::string> uplinks;  // interfaces for the XDP uplink program
   std::string socket_path = "/run/bulkhead/bulkhead.sock";
@@ -99,6 +103,10 @@ class Agent {
   void ScheduleInventoryCheck();
   absl::Status ReloadInventory();
   absl::Status ReloadGuardrails();
+  // The --guardrails file's and the applied policy files' guardrails as
+  // one set; an error if one name means two rules.
+  static absl::StatusOr<std::vector<Guardrail>> CombineGuardrails(
+      const std::vector<Guardrail>& file, const std::vector<Guardrail>& policy);
   void OnFlowEvent(const bh_flow_event& event);
   void Learn(const SegmentKey& key);
   void LearnAnswered();
@@ -117,6 +125,14 @@ class Agent {
   absl::Status SaveState() const;
 
   bulkhead::v1::StatusResponse Status() const;
+  bulkhead::v1::ExportPolicyResponse ExportPolicy() const;
+  // A reviewed policy file: checked whole, then applied as one transaction
+  // (agent_policy.cc). Problems in the response: nothing changed.
+  absl::StatusOr<bulkhead::v1::ApplyPolicyResponse> ApplyPolicy(
+      const bulkhead::v1::ApplyPolicyRequest& request);
+  // --policy: applies the file if it differs from the one last applied
+  // from it (kept in the state directory).
+  void ApplyPolicyFile();
   bulkhead::v1::FlowsResponse Flows(const bulkhead::v1::FlowsRequest& request) const;
   // events_drained: whether the ring buffer was read to the end just now.
   absl::StatusOr<bulkhead::v1::SetModeResponse> SetModes(
@@ -142,9 +158,14 @@ class Agent {
   bool answer_check_scheduled_ = false;
   std::uint64_t policy_full_ = 0;  // segments not learned: the policy map is full
   std::shared_ptr<InventorySource> inventory_source_;
-  GuardrailSet guardrails_;  // from --guardrails, last good
+  GuardrailSet guardrails_;                   // in force: the two below together
+  std::vector<Guardrail> file_guardrails_;    // from --guardrails, last good
+  std::vector<Guardrail> policy_guardrails_;  // from applied policy files
   std::optional<FileWatch> guardrails_watch_;
   std::uint64_t guardrail_reloads_failed_ = 0;
+  std::optional<FileWatch> policy_watch_;  // --policy
+  std::uint64_t policy_applies_ = 0;
+  std::uint64_t policy_applies_refused_ = 0;
   boost::asio::steady_timer inventory_timer_;
   std::uint64_t inventory_reloads_ = 0;
   std::uint64_t inventory_reloads_failed_ = 0;

@@ -218,6 +218,7 @@ struct ApiServer::State {
 
   // On the io thread only.
   std::set<Connection*> connections;
+  Connection* large_request_reader = nullptr;  // the one reading past max_request_bytes
   std::size_t pending_reply_bytes = 0;
   RepeatedWarning accept_warning, refusal_warning, budget_warning;
 
@@ -257,6 +258,11 @@ ReplyBytes Answer(State& state, absl::string_view body) {
     absl::Status valid = request.ParseFromArray(body.data(), static_cast<int>(body.size()))
                              ? CheckRequest(request)
                              : absl::InvalidArgumentError("request is not a bulkhead.v1.Request");
+    if (valid.ok() && body.size() > state.options.max_request_bytes &&
+        request.kind_case() != bulkhead::v1::Request::kApplyPolicy)
+      valid = absl::ResourceExhaustedError(
+          absl::StrCat("request: ", body.size(), " bytes, over the limit of ",
+                       state.options.max_request_bytes, " (only a policy file may be larger)"));
     response = valid.ok() ? state.handler(request) : ErrorResponse(valid);
     reply = ReplyBytes(response);
   }
@@ -297,6 +303,7 @@ asio::awaitable<void> Serve(std::shared_ptr<State> state, std::shared_ptr<Connec
     conn->deadline.cancel();
     state->connections.erase(conn.get());
     state->counters.open_connections = state->connections.size();
+    if (state->large_request_reader == conn.get()) state->large_request_reader = nullptr;
   };
   const ApiServerOptions& options = state->options;
   conn->deadline.expires_after(options.idle_timeout);
@@ -311,8 +318,16 @@ asio::awaitable<void> Serve(std::shared_ptr<State> state, std::shared_ptr<Connec
     ReplyBytes reply;
     bool close_after_reply = false;  // a frame we cannot read past
     for (;;) {
-      absl::StatusOr<std::optional<FrameHeader>> parsed =
-          ParseFrameHeader(received, options.max_request_bytes);
+      absl::StatusOr<std::optional<FrameHeader>> parsed = ParseFrameHeader(
+          received, std::max(options.max_request_bytes, options.max_file_request_bytes));
+      if (parsed.ok() && *parsed && (*parsed)->body_bytes > options.max_request_bytes) {
+        if (state->large_request_reader != nullptr && state->large_request_reader != conn.get())
+          parsed = absl::ResourceExhaustedError(absl::StrCat(
+              (*parsed)->body_bytes, " bytes, over ", options.max_request_bytes,
+              ", while another large request (a policy file) is being read; try again"));
+        else
+          state->large_request_reader = conn.get();
+      }
       if (!parsed.ok()) {
         if (parsed.status().code() == absl::StatusCode::kResourceExhausted)
           ++state->counters.requests_too_large;
@@ -336,6 +351,7 @@ asio::awaitable<void> Serve(std::shared_ptr<State> state, std::shared_ptr<Connec
                      absl::string_view(received).substr(header->prefix_bytes, header->body_bytes));
       received.erase(0, frame_bytes);
       if (received.empty()) std::string().swap(received);
+      if (state->large_request_reader == conn.get()) state->large_request_reader = nullptr;
     }
 
     PendingReply pending(*state, reply.size());

@@ -5,7 +5,11 @@
 // Bounded, whatever the clients do (every limit is an ApiServerOptions field):
 // - A request is read as it arrives, never allocated for its announced
 //   length: one over max_request_bytes (64 KiB; requests are tiny) gets a
-//   ResourceExhausted error and the connection is closed.
+//   ResourceExhausted error and the connection is closed. The one exception
+//   is a policy file being applied (apply_policy), up to
+//   max_file_request_bytes (16 MiB and a little), and only one connection
+//   at a time may be sending a request past max_request_bytes: another
+//   meanwhile is told to try again.
 // - At most max_connections (64) connections are open. The next one is
 //   accepted, answered with a ResourceExhausted error ("too many API
 //   connections") and closed, so the client learns why at once instead of
@@ -20,7 +24,8 @@
 //   small_reply_bytes (64 KiB) that would cross the budget is replaced by a
 //   ResourceExhausted error. Small answers (status, errors) always go
 //   through, so the agent stays reachable: memory held is at most
-//   max_pending_reply_bytes + max_connections x small_reply_bytes (36 MiB).
+//   max_pending_reply_bytes + max_connections x small_reply_bytes (36 MiB),
+//   and requests max_connections x max_request_bytes + max_file_request_bytes.
 // - A failing accept (EMFILE, ENFILE, ENOBUFS...) waits before the next try,
 //   accept_backoff_min (10 ms) doubling to accept_backoff_max (1 s), and is
 //   logged at most once per 10 s (with the count held back); the loop never
@@ -68,7 +73,8 @@
 namespace bulkhead {
 
 struct ApiServerOptions {
-  std::uint32_t max_request_bytes = kDefaultMaxApiRequestBytes;  // 64 KiB
+  std::uint32_t max_request_bytes = kDefaultMaxApiRequestBytes;           // 64 KiB
+  std::uint32_t max_file_request_bytes = kDefaultMaxApiFileRequestBytes;  // apply_policy
   std::size_t max_connections = 64;
   std::chrono::milliseconds idle_timeout{10'000};   // to complete a request
   std::chrono::milliseconds write_timeout{10'000};  // to take an answer

@@ -1,17 +1,4 @@
-// Guardrails: deny rules that learning can never override. A YAML file
-// (bulkheadd --guardrails), read as strictly as the inventory:
-//
-//   guardrails:
-//     - name: tenants-apart
-//       from: {namespace: tenant-a}
-//       to: {namespace: tenant-b}
-//     - name: kube-system-dns-only
-//       from: any                     # every peer, the node included
-//       to: {namespace: kube-system}
-//       except: [udp/53, tcp/53]      # proto/port, proto/first-last, proto
-//
-// A selector is `any`, or a mapping with one of: namespace (its workloads),
-// workload ("namespace/name"), peer (host, world, private or a network set).
+// Guardrails in the agent (the rules themselves: api/guardrail_rules.h).
 // A guardrail denies every flow from a peer its `from` selects to one its
 // `to` selects, whatever the protocol and port, but those its `except`
 // lists; in every mode, learn included, before any segment is looked at.
@@ -32,39 +19,14 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "api/guardrail_rules.h"
 #include "controlplane/identity_table.h"
 #include "datapath/abi.h"
 #include "proto/api.pb.h"
 
 namespace bulkhead {
 
-struct PeerSelector {
-  enum class Kind { kAny, kNamespace, kWorkload, kPeer };
-  Kind kind = Kind::kAny;
-  std::string value;  // the namespace, "namespace/name" or the peer's name
-
-  std::string ToString() const;  // "any", "namespace tenant-a", ...
-};
-
-// A port range of one protocol an exception leaves to the segments.
-struct PortException {
-  std::uint8_t proto = 0;
-  std::uint16_t first = 0;
-  std::uint16_t last = 65535;  // first 0, last 65535: any port
-
-  std::string ToString() const;  // "udp/53", "tcp/8000-8100", "icmp"
-  auto operator<=>(const PortException&) const = default;
-};
-
-struct Guardrail {
-  std::string name;
-  PeerSelector from;
-  PeerSelector to;
-  std::vector<PortException> except;
-};
-
-// Parses the guardrails file; every error names the entry and the field.
-absl::StatusOr<std::vector<Guardrail>> ParseGuardrails(absl::string_view yaml);
+// The guardrails file (bulkheadd --guardrails).
 absl::StatusOr<std::vector<Guardrail>> LoadGuardrails(const std::string& path);
 
 using GuardrailEntries = std::map<bh_policy_lpm_key, bh_guardrail_value, PolicyLpmKeyLess>;

@@ -41,6 +41,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "api/names.h"
 #include "datapath/abi.h"
 
 namespace bulkhead {
@@ -73,14 +74,6 @@ absl::StatusOr<Inventory> LoadInventory(const std::string& path);
 
 // Whether `name` is one of the reserved peers: host, world, private.
 bool IsReservedPeer(absl::string_view name);
-
-// Names from a file end up in logs, flow records, protobuf strings and
-// Kubernetes objects: what is wrong with `value` (a control character, not
-// UTF-8), naming `field`; empty when it is fine.
-std::string NameProblem(absl::string_view field, absl::string_view value);
-// `text` with control characters as \xNN: yaml-cpp's messages quote the
-// input they choke on, and control characters in them would forge log lines.
-std::string EscapeControlCharacters(absl::string_view text);
 
 // "learn" | "monitor" | "enforce" <-> bh_mode (api/enum_names.h's names).
 absl::StatusOr<bh_mode> ParseMode(absl::string_view name);

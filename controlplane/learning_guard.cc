@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include "controlplane/policy_store.h"
+
 namespace bulkhead {
 
 ScanGuard::Verdict ScanGuard::Check(const SegmentKey& key, absl::Time now) {
@@ -105,6 +107,23 @@ std::optional<bh_mode> Stability::Promotion(const std::string& workload, bh_mode
 const Timeline* Stability::Of(const std::string& workload) const {
   auto it = timelines_.find(workload);
   return it == timelines_.end() ? nullptr : &it->second;
+}
+
+bulkhead::v1::Policy HeldBackPolicy(const ScanGuard& scan) {
+  bulkhead::v1::Policy policy;
+  for (const auto& [key, held] : scan.held()) {
+    bulkhead::v1::Segment* s = policy.add_segments();
+    s->set_from_workload(key.from);
+    s->set_to_workload(key.to);
+    s->set_protocol(static_cast<bulkhead::v1::Protocol>(key.proto));
+    s->set_port(key.port);
+    s->set_port_end(key.port_end);
+    s->set_origin(bulkhead::v1::LEARNED);
+    *s->mutable_first_seen() = ToTimestamp(held.first_seen);
+    *s->mutable_last_seen() = ToTimestamp(held.last_seen);
+    s->set_flows(held.flows);
+  }
+  return policy;
 }
 
 }  // namespace bulkhead

@@ -33,6 +33,7 @@
 #include "absl/time/time.h"
 #include "controlplane/segment.h"
 #include "datapath/abi.h"
+#include "proto/policy.pb.h"
 
 namespace bulkhead {
 
@@ -70,6 +71,8 @@ class ScanGuard {
   // and kMaxHeld are kept already (counted in dropped()).
   bool Hold(const SegmentKey& key, absl::Time first_seen, absl::Time now, std::uint64_t flows = 1);
   std::uint64_t dropped() const { return dropped_; }
+  // A person reviewed it (took it into the policy, or out for good).
+  void Release(const SegmentKey& key) { held_.erase(key); }
   // Whether `source` is held back now (tripped within the last window).
   bool Tripped(const std::string& source, absl::Time now) const;
 
@@ -89,6 +92,10 @@ class ScanGuard {
   std::uint64_t trips_ = 0;
   std::uint64_t dropped_ = 0;
 };
+
+// The held-back candidates as segments (id 0: not in force), for the export
+// and the state file.
+bulkhead::v1::Policy HeldBackPolicy(const ScanGuard& scan);
 
 struct PromotionOptions {
   absl::Duration stable_after = absl::Hours(1);

@@ -42,13 +42,13 @@ bool HasPorts(std::uint8_t proto) {
 
 }  // namespace
 
-std::vector<std::map<SegmentKey, bulkhead::v1::Segment>::iterator> PolicyStore::Triple(
+std::vector<std::map<SegmentKey, bulkhead::v1::Segment>::iterator> PolicyStore::LearnedTriple(
     const SegmentKey& key) {
   std::vector<std::map<SegmentKey, bulkhead::v1::Segment>::iterator> out;
   SegmentKey first{.from = key.from, .to = key.to, .proto = key.proto};
   for (auto it = segments_.lower_bound(first); it != segments_.end(); ++it) {
     if (it->first.from != key.from || it->first.to != key.to || it->first.proto != key.proto) break;
-    out.push_back(it);
+    if (it->second.origin() == bulkhead::v1::LEARNED) out.push_back(it);
   }
   return out;
 }
@@ -82,9 +82,10 @@ std::map<SegmentKey, bulkhead::v1::Segment>::const_iterator PolicyStore::Find(
 
 bool PolicyStore::Contains(const SegmentKey& key) const { return Find(key) != segments_.end(); }
 
-// Replaces the segments of key's (from, to, proto) with one range.
+// Replaces the learned segments of key's (from, to, proto) with one range;
+// a reviewed segment is a person's decision and stays as written.
 void PolicyStore::Collapse(const SegmentKey& key, absl::Time now) {
-  auto members = Triple(key);
+  auto members = LearnedTriple(key);
   std::uint32_t lo = 65535, hi = 0, collapsed = 0, id = 0;
   std::uint64_t flows = 0;
   google::protobuf::Timestamp first_seen = members.front()->second.first_seen();
@@ -148,7 +149,7 @@ bool PolicyStore::Learn(const SegmentKey& key, absl::Time now) {
   // the node or a network set, every port stays a segment of its own.
   bool workloads = key.from.find('/') != std::string::npos && key.to.find('/') != std::string::npos;
   if (inserted && collapse_after_ > 0 && HasPorts(key.proto) && workloads) {
-    auto members = Triple(key);
+    auto members = LearnedTriple(key);
     bool has_range = std::any_of(members.begin(), members.end(),
                                  [](const auto& it) { return it->first.is_range(); });
     if (has_range || members.size() > collapse_after_) Collapse(key, now);
@@ -190,6 +191,36 @@ void PolicyStore::Restore(const bulkhead::v1::Policy& policy) {
     by_id_[stored.id()] = &stored;
     next_id_ = std::max(next_id_, segment.id() + 1);
   }
+}
+
+bulkhead::v1::Policy PolicyStore::Plan(
+    const std::vector<bulkhead::v1::Segment>& desired,
+    const std::function<bool(const SegmentKey&)>& decides) const {
+  bulkhead::v1::Policy plan;
+  for (const auto& [key, segment] : segments_)
+    if (!decides(key)) *plan.add_segments() = segment;
+  std::uint32_t next_id = next_id_;
+  for (const bulkhead::v1::Segment& wanted : desired) {
+    bulkhead::v1::Segment* s = plan.add_segments();
+    *s = wanted;
+    auto existing = segments_.find(KeyOf(wanted));
+    if (existing == segments_.end()) {
+      s->set_id(next_id++);
+      continue;
+    }
+    const bulkhead::v1::Segment& seen = existing->second;
+    s->set_id(seen.id());
+    if (seen.has_first_seen()) *s->mutable_first_seen() = seen.first_seen();
+    if (seen.has_last_seen()) *s->mutable_last_seen() = seen.last_seen();
+    s->set_flows(seen.flows());
+  }
+  return plan;
+}
+
+void PolicyStore::Replace(const bulkhead::v1::Policy& plan) {
+  std::uint32_t next_id = next_id_;
+  Restore(plan);
+  next_id_ = std::max(next_id_, next_id);
 }
 
 }  // namespace bulkhead

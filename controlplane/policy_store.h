@@ -8,12 +8,14 @@
 // they become one range segment, first to last port seen; a range wider
 // than kMaxCollapsedRange ports becomes "any port". A later port outside the
 // range widens it at once (the same rule). The range keeps the earliest
-// first_seen, the sum of flows, and how many ports it replaced.
+// first_seen, the sum of flows, and how many ports it replaced. Only learned
+// segments collapse: a reviewed one stays as the person wrote it.
 //
 // Not thread-safe; lives on the agent's event loop.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -57,12 +59,23 @@ class PolicyStore {
   // Replaces the store's contents, e.g. with a persisted snapshot.
   void Restore(const bulkhead::v1::Policy& policy);
 
+  // The policy an applied file makes (api/policy_document.h): `desired`
+  // where `decides` says the file decides, the store's segments elsewhere.
+  // A segment the store has already keeps its id and what was seen on it
+  // (first and last seen, flows) and takes the file's origin; a new one
+  // gets an id no segment of this store had. Changes nothing: Replace()
+  // installs the plan once the maps hold it.
+  bulkhead::v1::Policy Plan(const std::vector<bulkhead::v1::Segment>& desired,
+                            const std::function<bool(const SegmentKey&)>& decides) const;
+  void Replace(const bulkhead::v1::Policy& plan);
+
  private:
   // The segment admitting `key`'s port: its own, else a range's.
   std::map<SegmentKey, bulkhead::v1::Segment>::iterator Find(const SegmentKey& key);
   std::map<SegmentKey, bulkhead::v1::Segment>::const_iterator Find(const SegmentKey& key) const;
-  // The segments of (from, to, proto), in key order.
-  std::vector<std::map<SegmentKey, bulkhead::v1::Segment>::iterator> Triple(const SegmentKey& key);
+  // The learned segments of (from, to, proto), in key order.
+  std::vector<std::map<SegmentKey, bulkhead::v1::Segment>::iterator> LearnedTriple(
+      const SegmentKey& key);
   void Collapse(const SegmentKey& key, absl::Time now);
 
   std::size_t collapse_after_;

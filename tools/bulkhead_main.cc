@@ -4,16 +4,17 @@
 //   bulkhead flows [--last N] [-o table|json]
 //   bulkhead mode set <namespace/name>... <learn|monitor|enforce>
 //   bulkhead mode set --all <learn|monitor|enforce>
-//   bulkhead policy export [--output FILE]
+//   bulkhead policy export [--namespace NS | --workload NS/NAME] [--output FILE]
+//   bulkhead policy apply FILE [--dry-run]
 #include <cstdlib>
 #include <iostream>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "api/enum_names.h"
-#include "api/policy_yaml.h"
 #include "tools/api_client.h"
 #include "tools/output.h"
+#include "tools/policy_commands.h"
 
 namespace {
 
@@ -67,12 +68,7 @@ int main(int argc, char** argv) {
   mode_set->add_option("args", mode_args, "<namespace/name>... <mode>, or --all <mode>")
       ->required();
 
-  auto* policy_cmd = app.add_subcommand("policy", "the allow-list");
-  policy_cmd->require_subcommand(1);
-  auto* export_cmd =
-      policy_cmd->add_subcommand("export", "write the allow-list as YAML for review");
-  std::string export_file;
-  export_cmd->add_option("--output,-f", export_file, "file to write (default: stdout)");
+  bulkhead::PolicyCommands policy(app);
 
   CLI11_PARSE(app, argc, argv);
 
@@ -120,19 +116,7 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  if (*export_cmd) {
-    request.mutable_export_policy();
-    auto response = Call(socket, request);
-    if (!response.ok()) return Fail(response.status());
-    std::string yaml = bulkhead::PolicyToYaml(response->export_policy().policy(),
-                                              response->export_policy().held_back(),
-                                              response->export_policy().guardrails());
-    if (export_file.empty()) {
-      std::cout << yaml;
-    } else if (absl::Status status = bulkhead::WriteOutputFile(export_file, yaml); !status.ok()) {
-      return Fail(status);
-    }
-    return 0;
-  }
+  if (policy.Parsed())
+    return policy.Run([&](const bulkhead::v1::Request& r) { return Call(socket, r); });
   return 0;
 }
