@@ -256,13 +256,14 @@ ReplyBytes Answer(State& state, absl::string_view body) {
     bulkhead::v1::Request request;
     bulkhead::v1::Response response;
     absl::Status valid = request.ParseFromArray(body.data(), static_cast<int>(body.size()))
-                             ? CheckRequest(request)
+                             ? absl::OkStatus()
                              : absl::InvalidArgumentError("request is not a bulkhead.v1.Request");
     if (valid.ok() && body.size() > state.options.max_request_bytes &&
         request.kind_case() != bulkhead::v1::Request::kApplyPolicy)
       valid = absl::ResourceExhaustedError(
           absl::StrCat("request: ", body.size(), " bytes, over the limit of ",
                        state.options.max_request_bytes, " (only a policy file may be larger)"));
+    if (valid.ok()) valid = CheckRequest(request);
     response = valid.ok() ? state.handler(request) : ErrorResponse(valid);
     reply = ReplyBytes(response);
   }
@@ -322,7 +323,7 @@ asio::awaitable<void> Serve(std::shared_ptr<State> state, std::shared_ptr<Connec
           received, std::max(options.max_request_bytes, options.max_file_request_bytes));
       if (parsed.ok() && *parsed && (*parsed)->body_bytes > options.max_request_bytes) {
         if (state->large_request_reader != nullptr && state->large_request_reader != conn.get())
-          parsed = absl::ResourceExhaustedError(absl::StrCat(
+          parsed = absl::UnavailableError(absl::StrCat(
               (*parsed)->body_bytes, " bytes, over ", options.max_request_bytes,
               ", while another large request (a policy file) is being read; try again"));
         else
@@ -332,7 +333,13 @@ asio::awaitable<void> Serve(std::shared_ptr<State> state, std::shared_ptr<Connec
         if (parsed.status().code() == absl::StatusCode::kResourceExhausted)
           ++state->counters.requests_too_large;
         reply = ReplyBytes(ErrorResponse(absl::Status(
-            parsed.status().code(), absl::StrCat("request: ", parsed.status().message()))));
+            parsed.status().code(),
+            absl::StrCat("request: ", parsed.status().message(),
+                         parsed.status().code() == absl::StatusCode::kResourceExhausted &&
+                                 options.max_file_request_bytes > options.max_request_bytes
+                             ? absl::StrCat(" (a policy file to apply; any other request: ",
+                                            options.max_request_bytes, " bytes)")
+                             : ""))));
         close_after_reply = true;
         break;
       }

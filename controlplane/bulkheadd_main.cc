@@ -26,6 +26,12 @@ int main(int argc, char** argv) {
                  "YAML file of deny rules learning never overrides, applied in every mode\n"
                  "(read again when it changes; see README)")
       ->check(CLI::ExistingFile);
+  app.add_option("--policy", options.policy_path,
+                 "a reviewed policy file (as `bulkhead policy export` writes it), applied at\n"
+                 "start and again whenever it changes; a file with a problem changes nothing\n"
+                 "and is logged with its lines. Applied again at start only if it changed,\n"
+                 "so what was learned or applied through the API since is kept")
+      ->check(CLI::ExistingFile);
   app.add_option("--interfaces", options.interface_pattern,
                  "attach to interfaces whose name matches this glob, now and as they appear")
       ->capture_default_str();

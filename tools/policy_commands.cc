@@ -34,8 +34,9 @@ absl::StatusOr<std::string> ReadInput(const std::string& path) {
   while (in->read(chunk, sizeof chunk) || in->gcount() > 0) {
     content.append(chunk, static_cast<std::size_t>(in->gcount()));
     if (content.size() > kMaxPolicyFileBytes)
-      return absl::ResourceExhaustedError(absl::StrCat(
-          path, ": over the limit of ", kMaxPolicyFileBytes, " bytes (16 MiB) for a policy file"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat(path, ": over the limit of ", kMaxPolicyFileBytes,
+                       " bytes (16 MiB) for a policy file; nothing was sent"));
   }
   if (in->bad()) return absl::DataLossError(absl::StrCat(path, ": read failed"));
   return content;

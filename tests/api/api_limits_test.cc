@@ -65,7 +65,8 @@ TEST_F(ApiServerTest, AnnouncedBodyOverTheLimitIsRefusedBeforeItIsRead) {
     ASSERT_TRUE(response.has_value()) << "no answer to a 64 MiB announcement";
     EXPECT_EQ(response->error().code(), static_cast<int>(absl::StatusCode::kResourceExhausted));
     EXPECT_THAT(response->error().message(),
-                HasSubstr("67108864 bytes is over the limit of 65536"));
+                HasSubstr("67108864 bytes is over the limit of 16842752 bytes (a policy file to "
+                          "apply; any other request: 65536 bytes)"));
     client->ReadFor(milliseconds(2000));
     EXPECT_TRUE(client->eof()) << "the connection stays open after the refusal";
   }
@@ -73,6 +74,51 @@ TEST_F(ApiServerTest, AnnouncedBodyOverTheLimitIsRefusedBeforeItIsRead) {
   RecordProperty("peak_rss_growth_kib", static_cast<int>(growth));
   EXPECT_LT(growth, 4 * kMiB);
   EXPECT_EQ(server_->stats().requests_too_large, 16u);
+}
+
+// A policy file to apply may be larger than other requests, one connection
+// at a time: a second large request meanwhile is told to try again, and a
+// large request of another kind is refused after it is read.
+TEST_F(ApiServerTest, OnlyAPolicyFileMayBeLargeAndOneAtATime) {
+  std::size_t applied_bytes = 0;
+  StartServer([&](const bulkhead::v1::Request& request) {
+    applied_bytes = request.apply_policy().content().size();
+    return SmallAnswer(request);
+  });
+  bulkhead::v1::Request apply;
+  apply.mutable_apply_policy()->set_content(std::string(4 << 20, '#'));
+  std::string frame = EncodeDelimited(apply);
+
+  RawClient first(socket_path_);
+  ASSERT_TRUE(first.Send(frame.substr(0, frame.size() / 2)));  // half, then wait
+  first.ReadFor(milliseconds(200));  // the server has taken the large-request slot
+  RawClient second(socket_path_);
+  ASSERT_TRUE(second.Send(frame.substr(0, 16)));
+  auto busy = second.ReadResponse(milliseconds(2000));
+  ASSERT_TRUE(busy.has_value());
+  EXPECT_EQ(busy->error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(busy->error().message(), HasSubstr("another large request"));
+  EXPECT_THAT(busy->error().message(), HasSubstr("try again"));
+
+  ASSERT_TRUE(first.Send(frame.substr(frame.size() / 2)));
+  auto done = first.ReadResponse(milliseconds(5000));
+  ASSERT_TRUE(done.has_value());
+  EXPECT_FALSE(done->has_error()) << done->error().message();
+  EXPECT_EQ(applied_bytes, 4u << 20);
+
+  // The slot is free again; a large request that is no policy file is refused.
+  RawClient third(socket_path_);
+  ASSERT_TRUE(third.Send(frame));
+  auto again = third.ReadResponse(milliseconds(5000));
+  ASSERT_TRUE(again.has_value());
+  EXPECT_FALSE(again->has_error()) << "the slot was not given back";
+  bulkhead::v1::Request set_mode;
+  set_mode.mutable_set_mode()->set_workload(std::string(100 << 10, 'a'));
+  ASSERT_TRUE(third.Send(EncodeDelimited(set_mode)));
+  auto refused = third.ReadResponse(milliseconds(5000));
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->error().code(), static_cast<int>(absl::StatusCode::kResourceExhausted));
+  EXPECT_THAT(refused->error().message(), HasSubstr("only a policy file may be larger"));
 }
 
 // The same with the limit raised to let 64 MiB in: the body is read as it
