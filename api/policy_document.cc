@@ -13,6 +13,7 @@
 #include "api/enum_names.h"
 #include "api/names.h"
 #include "api/policy_yaml.h"
+#include "api/yaml_documents.h"
 #include "google/protobuf/util/time_util.h"
 #include "yaml-cpp/yaml.h"
 
@@ -20,6 +21,9 @@ namespace bulkhead {
 namespace {
 
 using bulkhead::v1::Segment;
+
+// Kubernetes files may hold many documents; ours holds one.
+constexpr std::size_t kMaxPolicyDocuments = 10000;
 
 int LineOf(const YAML::Node& node) {
   const YAML::Mark mark = node.Mark();
@@ -330,31 +334,27 @@ ParsedPolicy ParsePolicyDocument(absl::string_view text) {
                                         kMaxPolicyFileBytes, " (16 MiB)")});
     return parsed;
   }
-  std::vector<YAML::Node> documents;
-  try {
-    documents = YAML::LoadAll(std::string(text));
-  } catch (const YAML::ParserException& e) {
-    problems.push_back({e.mark.is_null() ? 0 : e.mark.line + 1,
-                        absl::StrCat("not YAML: ", EscapeControlCharacters(e.msg))});
-    return parsed;
-  } catch (const YAML::Exception& e) {
-    problems.push_back({0, absl::StrCat("not YAML: ", EscapeControlCharacters(e.what()))});
+  int error_line = 0;
+  absl::StatusOr<std::vector<YamlDocument>> loaded =
+      LoadDocuments(text, kMaxPolicyDocuments, &error_line);
+  if (!loaded.ok()) {
+    problems.push_back({error_line, std::string(loaded.status().message())});
     return parsed;
   }
-  documents.erase(std::remove_if(documents.begin(), documents.end(),
-                                 [](const YAML::Node& d) { return d.IsNull(); }),
-                  documents.end());
+  std::vector<YamlDocument> documents;
+  for (const YamlDocument& d : *loaded)
+    if (!d.root.IsNull()) documents.push_back(d);
   if (documents.empty()) {
     problems.push_back({0, absl::StrCat("the file is empty (expected apiVersion: ",
                                         kPolicyApiVersion, ", kind: ", kPolicyKind, ")")});
     return parsed;
   }
   if (documents.size() > 1) {
-    problems.push_back(
-        {LineOf(documents[1]), absl::StrCat("a ", kPolicyKind, " file holds one YAML document")});
+    problems.push_back({documents[1].line_offset + 1,
+                        absl::StrCat("a ", kPolicyKind, " file holds one YAML document")});
     return parsed;
   }
-  const YAML::Node& root = documents[0];
+  const YAML::Node& root = documents[0].root;
   Reader reader(&problems);
   try {
     if (!root.IsMap()) {

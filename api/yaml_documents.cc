@@ -1,0 +1,85 @@
+#include "api/yaml_documents.h"
+
+#include <sstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "api/names.h"
+#include "yaml-cpp/eventhandler.h"
+
+namespace bulkhead {
+namespace {
+
+// Records where each document starts; the nodes are built later.
+class DocumentStarts final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+  std::vector<YAML::Mark> starts;
+};
+
+}  // namespace
+
+absl::StatusOr<std::vector<YamlDocument>> LoadDocuments(absl::string_view text,
+                                                        std::size_t max_documents,
+                                                        int* error_line) {
+  *error_line = 0;
+  auto not_yaml = [&](const YAML::Mark& mark, int line_offset, absl::string_view message) {
+    if (!mark.is_null()) *error_line = line_offset + mark.line + 1;
+    return absl::InvalidArgumentError(absl::StrCat("not YAML: ", EscapeControlCharacters(message)));
+  };
+
+  std::string input(text);
+  DocumentStarts events;
+  try {
+    std::istringstream stream(input);
+    YAML::Parser parser(stream);
+    while (parser.HandleNextDocument(events)) {
+      const std::vector<YAML::Mark>& starts = events.starts;
+      if (starts.size() >= 2 && starts[starts.size() - 1].pos == starts[starts.size() - 2].pos)
+        return not_yaml(starts.back(), 0, "the parser makes no progress here");
+      if (starts.size() > max_documents) {
+        *error_line = starts.back().line + 1;
+        return absl::InvalidArgumentError(
+            absl::StrCat("more than ", max_documents, " YAML documents"));
+      }
+    }
+  } catch (const YAML::ParserException& e) {
+    return not_yaml(e.mark, 0, e.msg);
+  } catch (const YAML::Exception& e) {
+    return not_yaml(YAML::Mark::null_mark(), 0, e.what());
+  }
+
+  std::vector<YamlDocument> documents;
+  int line_offset = 0;
+  try {
+    if (events.starts.size() <= 1) {
+      documents.push_back({YAML::Load(input), 0});  // the marks are the file's as they are
+      return documents;
+    }
+    for (std::size_t i = 0; i < events.starts.size(); ++i) {
+      const YAML::Mark& start = events.starts[i];
+      line_offset = start.line;
+      std::size_t end = i + 1 < events.starts.size() ? events.starts[i + 1].pos : input.size();
+      documents.push_back({YAML::Load(input.substr(start.pos, end - start.pos)), start.line});
+    }
+  } catch (const YAML::ParserException& e) {
+    return not_yaml(e.mark, line_offset, e.msg);
+  } catch (const YAML::Exception& e) {
+    return not_yaml(YAML::Mark::null_mark(), 0, e.what());
+  }
+  return documents;
+}
+
+}  // namespace bulkhead
