@@ -1,5 +1,6 @@
 #include "tools/policy_commands.h"
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -7,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "api/kubernetes_policy.h"
 #include "api/policy_document.h"
 #include "api/policy_yaml.h"
 #include "tools/output.h"
@@ -42,6 +44,29 @@ absl::StatusOr<std::string> ReadInput(const std::string& path) {
   return content;
 }
 
+// What of an export `scope` covers: segments with an end there, its
+// workloads; guardrails only for the whole node (as the YAML has it).
+bulkhead::v1::ExportPolicyResponse Narrowed(const bulkhead::v1::ExportPolicyResponse& exported,
+                                            const PeerSelector& scope) {
+  if (scope.kind == PeerSelector::Kind::kAny) return exported;
+  bulkhead::v1::ExportPolicyResponse out = exported;
+  auto covered = [&](const bulkhead::v1::Segment& s) {
+    return scope.Selects(s.from_workload()) || scope.Selects(s.to_workload());
+  };
+  for (auto* policy : {out.mutable_policy(), out.mutable_held_back()}) {
+    auto* segments = policy->mutable_segments();
+    segments->erase(std::remove_if(segments->begin(), segments->end(),
+                                   [&](const auto& s) { return !covered(s); }),
+                    segments->end());
+  }
+  out.clear_guardrails();
+  auto* workloads = out.mutable_workloads();
+  workloads->erase(std::remove_if(workloads->begin(), workloads->end(),
+                                  [&](const auto& w) { return !scope.Selects(w.workload()); }),
+                   workloads->end());
+  return out;
+}
+
 }  // namespace
 
 PolicyCommands::PolicyCommands(CLI::App& app) {
@@ -53,6 +78,20 @@ PolicyCommands::PolicyCommands(CLI::App& app) {
       "write the policy for review: segments, held-back candidates, guardrails, modes\n"
       "(the file `policy apply` takes back)");
   export_->add_option("--output,-f", output_file_, "file to write (default: stdout)");
+  export_
+      ->add_option("--format", format_,
+                   "bulkhead: Bulkhead's own file, which `policy apply` takes back;\n"
+                   "kubernetes: one networking.k8s.io/v1 NetworkPolicy per workload, for a\n"
+                   "cluster without Bulkhead (what NetworkPolicy cannot say is left out with a\n"
+                   "warning on stderr)")
+      ->check(CLI::IsMember({"bulkhead", "kubernetes"}))
+      ->capture_default_str();
+  export_
+      ->add_option("-o", encoding_,
+                   "yaml, or json (bulkhead: the agent's export as protobuf JSON;\n"
+                   "kubernetes: a v1 List of the policies)")
+      ->check(CLI::IsMember({"yaml", "json"}))
+      ->capture_default_str();
   auto* ns = export_->add_option("--namespace", namespace_,
                                  "only segments with an end in this namespace, and its modes");
   export_
@@ -96,12 +135,22 @@ int PolicyCommands::Export(const CallAgent& call) {
     return Fail(
         absl::NotFoundError(absl::StrCat("no workload in ", scope.ToString(), " (the agent knows ",
                                          exported.workloads_size(), " workloads)")));
-  std::string yaml = PolicyToYaml(exported, scope);
+  std::string text;
+  if (format_ == "kubernetes") {
+    absl::StatusOr<KubernetesExport> k8s = KubernetesPolicies(exported, scope);
+    if (!k8s.ok()) return Fail(k8s.status());
+    for (const std::string& warning : k8s->warnings) std::cerr << "warning: " << warning << "\n";
+    text = encoding_ == "json" ? k8s->json : k8s->yaml;
+  } else if (encoding_ == "json") {
+    text = ToJsonLine(Narrowed(exported, scope)) + "\n";
+  } else {
+    text = PolicyToYaml(exported, scope);
+  }
   if (output_file_.empty()) {
-    std::cout << yaml;
+    std::cout << text;
     return 0;
   }
-  if (absl::Status status = WriteOutputFile(output_file_, yaml); !status.ok()) return Fail(status);
+  if (absl::Status status = WriteOutputFile(output_file_, text); !status.ok()) return Fail(status);
   return 0;
 }
 

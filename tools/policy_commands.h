@@ -1,6 +1,7 @@
 // `bulkhead policy ...`: the review loop from the command line.
 //
-//   bulkhead policy export [--namespace NS | --workload NS/NAME] [--output FILE]
+//   bulkhead policy export [--format bulkhead|kubernetes] [-o yaml|json]
+//                          [--namespace NS | --workload NS/NAME] [--output FILE]
 //   bulkhead policy apply FILE [--dry-run]
 #pragma once
 
@@ -35,6 +36,8 @@ class PolicyCommands {
   CLI::App* export_ = nullptr;
   CLI::App* apply_ = nullptr;
   std::string output_file_;
+  std::string format_ = "bulkhead";
+  std::string encoding_ = "yaml";
   std::string namespace_;
   std::string workload_;
   std::string file_;

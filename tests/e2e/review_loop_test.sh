@@ -53,6 +53,20 @@ shop/frontend shop/api TCP 8080"
 for i in $(seq 1 50); do [[ "$(segments)" == "$expected" ]] && break; sleep 0.1; done
 check "learn: two segments" test "$(segments)" == "$expected"
 
+echo "# kubernetes"
+NP_CHECK="$(dirname "$0")/../kubernetes/np_check.py"  # run by Debian's python3: python3-kubernetes
+"$BULKHEAD" policy export --format kubernetes -f "$WORK/np.yaml" 2>"$WORK/np.warnings"
+"$BULKHEAD" policy export --format kubernetes -o json -f "$WORK/np.json" 2>/dev/null
+"$BULKHEAD" policy export -o json -f "$WORK/export.json"
+check "kubernetes: one NetworkPolicy per workload" test "$(grep -c '^kind: NetworkPolicy' "$WORK/np.yaml")" -eq 3
+check "kubernetes: they load into python3-kubernetes and allow exactly the learned segments" \
+  /usr/bin/python3 "$NP_CHECK" --policies "$WORK/np.yaml" --export-json "$WORK/export.json"
+check "kubernetes: the JSON List says the same" \
+  /usr/bin/python3 "$NP_CHECK" --policies "$WORK/np.json" --export-json "$WORK/export.json"
+"$BULKHEAD" policy export --format kubernetes --namespace shop -f "$WORK/np-shop.yaml" 2>/dev/null
+check "kubernetes: --namespace narrows to the same policies here (one namespace)" \
+  cmp -s "$WORK/np.yaml" "$WORK/np-shop.yaml"
+
 echo "# round trip"
 "$BULKHEAD" policy export -f "$WORK/learned.yaml"
 check "round trip: the export names every workload's mode" \
