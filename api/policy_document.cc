@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "api/enum_names.h"
+#include "api/kubernetes_import.h"
 #include "api/names.h"
 #include "api/policy_yaml.h"
 #include "api/yaml_documents.h"
@@ -326,7 +327,7 @@ void CheckDuplicates(const PolicyDocument& document, std::vector<PolicyProblem>*
 
 }  // namespace
 
-ParsedPolicy ParsePolicyDocument(absl::string_view text) {
+ParsedPolicy ParsePolicyDocument(absl::string_view text, const PeerCatalog* catalog) {
   ParsedPolicy parsed;
   std::vector<PolicyProblem>& problems = parsed.problems;
   if (text.size() > kMaxPolicyFileBytes) {
@@ -349,10 +350,19 @@ ParsedPolicy ParsePolicyDocument(absl::string_view text) {
                                         kPolicyApiVersion, ", kind: ", kPolicyKind, ")")});
     return parsed;
   }
-  if (documents.size() > 1) {
+  if (documents.size() > 1 && !IsKubernetes(documents[0].root)) {
     problems.push_back({documents[1].line_offset + 1,
                         absl::StrCat("a ", kPolicyKind, " file holds one YAML document")});
     return parsed;
+  }
+  if (IsKubernetes(documents[0].root)) {
+    if (catalog == nullptr) {
+      problems.push_back({0,
+                          "Kubernetes NetworkPolicies are read against the agent's workloads and "
+                          "their labels: give the file to an agent (without --flows)"});
+      return parsed;
+    }
+    return ParseKubernetesPolicies(documents, *catalog);
   }
   const YAML::Node& root = documents[0].root;
   Reader reader(&problems);
@@ -396,11 +406,11 @@ ParsedPolicy ParsePolicyDocument(absl::string_view text) {
   const PolicyDocument& document = parsed.document;
   for (const auto* list : {&document.segments, &document.held_back})
     for (const auto& [s, line] : *list)
-      if (!document.Covers(s.from_workload(), s.to_workload()))
+      if (!document.Decides(s.from_workload(), s.to_workload(), s.protocol()))
         problems.push_back({line, absl::StrCat("segment ", Describe(s), " is outside the scope (",
                                                document.scope.ToString(), ")")});
   for (const auto& [name, mode] : document.modes)
-    if (!document.scope.Selects(name))
+    if (!document.InScope(name))
       problems.push_back({mode.line, absl::StrCat("modes: ", name, " is outside the scope (",
                                                   document.scope.ToString(), ")")});
   std::stable_sort(problems.begin(), problems.end(),

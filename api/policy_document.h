@@ -32,6 +32,7 @@
 
 #include <cstddef>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -55,18 +56,34 @@ struct PolicyDocument {
     T value;
     int line = 0;
   };
-  // Everything, or the workloads of a namespace, or one workload (kAny,
-  // kNamespace, kWorkload).
+  // What the file decides. Bulkhead's format: every segment with an end its
+  // `scope` selects (kAny: everything; kNamespace, kWorkload). A Kubernetes
+  // file (kubernetes_import.h): the TCP, UDP and SCTP segments with an end
+  // at a workload in `scope_workloads`, the workloads its policies select;
+  // NetworkPolicy has no ICMP, so ICMP segments stay as they are.
   PeerSelector scope;
+  bool kubernetes = false;
+  std::set<std::string> scope_workloads;
   std::vector<Lined<bulkhead::v1::Segment>> segments;
   std::vector<Lined<bulkhead::v1::Segment>> held_back;
   std::vector<Lined<Guardrail>> guardrails;
   std::map<std::string, Lined<bulkhead::v1::Mode>> modes;  // "namespace/name" ->
 
-  // Whether a segment from `from` to `to` is the file's to decide.
-  bool Covers(absl::string_view from, absl::string_view to) const {
-    return scope.Selects(from) || scope.Selects(to);
+  // Whether `peer` (a workload, a mode's key) is in the file's scope.
+  bool InScope(absl::string_view peer) const {
+    return kubernetes ? scope_workloads.contains(std::string(peer)) : scope.Selects(peer);
   }
+  // Whether a segment from `from` to `to` of `protocol` is the file's to
+  // decide.
+  bool Decides(absl::string_view from, absl::string_view to,
+               bulkhead::v1::Protocol protocol) const {
+    if (kubernetes && protocol != bulkhead::v1::TCP && protocol != bulkhead::v1::UDP &&
+        protocol != bulkhead::v1::SCTP)
+      return false;
+    return InScope(from) || InScope(to);
+  }
+  // Whether it is the whole node's policy: only then may it hold guardrails.
+  bool WholeNode() const { return !kubernetes && scope.kind == PeerSelector::Kind::kAny; }
 };
 
 struct ParsedPolicy {
@@ -74,8 +91,13 @@ struct ParsedPolicy {
   std::vector<PolicyProblem> problems;  // any: the file must not be applied
 };
 
-// Reads a file in Bulkhead's format. Problems come sorted by line.
-ParsedPolicy ParsePolicyDocument(absl::string_view text);
+struct PeerCatalog;
+
+// Reads a file in Bulkhead's format, or Kubernetes NetworkPolicies (one per
+// document, or a v1 List) read against `catalog`'s workloads and their
+// labels (without a catalog, such a file is one problem). Problems come
+// sorted by line.
+ParsedPolicy ParsePolicyDocument(absl::string_view text, const PeerCatalog* catalog = nullptr);
 
 // The peers an agent knows, which a file is checked against; the agent
 // builds it from its inventory, the CLI from an export.

@@ -78,15 +78,19 @@ bulkhead::v1::ExportPolicyResponse Agent::ExportPolicy() const {
 absl::StatusOr<bulkhead::v1::ApplyPolicyResponse> Agent::ApplyPolicy(
     const bulkhead::v1::ApplyPolicyRequest& request) {
   bulkhead::v1::ApplyPolicyResponse response;
-  ParsedPolicy parsed = ParsePolicyDocument(request.content());
-  const PolicyDocument& document = parsed.document;
-  auto decides = [&](const SegmentKey& key) { return document.Covers(key.from, key.to); };
-
-  // Checked against what is in force now.
+  // Read and checked against what is in force now.
   PeerCatalog catalog;
   for (const auto& [identity, w] : identities_.workloads())
     catalog.workloads[w.id()].insert(w.labels.begin(), w.labels.end());
   for (const auto& [identity, n] : identities_.networks()) catalog.networks[n.name] = n.cidrs;
+  if (interfaces_)
+    for (const bh_addr& addr : interfaces_->host_addresses())
+      catalog.host_addresses.push_back(FormatAddress(addr));
+  ParsedPolicy parsed = ParsePolicyDocument(request.content(), &catalog);
+  const PolicyDocument& document = parsed.document;
+  auto decides = [&](const SegmentKey& key) {
+    return document.Decides(key.from, key.to, static_cast<bulkhead::v1::Protocol>(key.proto));
+  };
   bulkhead::v1::Policy before = store_.Snapshot();
   std::size_t kept = std::count_if(before.segments().begin(), before.segments().end(),
                                    [&](const auto& s) { return !decides(KeyOf(s)); });
@@ -130,7 +134,7 @@ absl::StatusOr<bulkhead::v1::ApplyPolicyResponse> Agent::ApplyPolicy(
     if (!new_keys.contains(k)) response.set_segments_removed(response.segments_removed() + 1);
 
   std::vector<Guardrail> policy_guardrails = policy_guardrails_;
-  if (document.scope.kind == PeerSelector::Kind::kAny) {
+  if (document.WholeNode()) {
     policy_guardrails.clear();
     for (const auto& [g, line] : document.guardrails)
       if (std::none_of(file_guardrails_.begin(), file_guardrails_.end(),
