@@ -35,8 +35,9 @@ bool HasPorts(bulkhead::v1::Protocol proto) {
   return proto == bulkhead::v1::TCP || proto == bulkhead::v1::UDP || proto == bulkhead::v1::SCTP;
 }
 
-// "from -> to : proto/port" as a person reads it in a problem.
-std::string Describe(const Segment& s) {
+}  // namespace
+
+std::string DescribeSegment(const Segment& s) {
   std::string port = s.port_end() == 0 ? absl::StrCat(s.port())
                      : s.port() == 0 && s.port_end() == 65535
                          ? std::string("any")
@@ -44,6 +45,10 @@ std::string Describe(const Segment& s) {
   return absl::StrCat(s.from_workload(), " -> ", s.to_workload(), " : ", ProtocolName(s.protocol()),
                       "/", port);
 }
+
+namespace {
+
+std::string Describe(const Segment& s) { return DescribeSegment(s); }
 
 auto KeyTuple(const Segment& s) {
   return std::make_tuple(s.from_workload(), s.to_workload(), static_cast<int>(s.protocol()),

@@ -127,6 +127,9 @@ struct PolicyContext {
 void CheckPolicyDocument(const PolicyDocument& document, const PolicyContext& context,
                          std::vector<PolicyProblem>* problems, std::vector<std::string>* warnings);
 
+// "shop/api -> shop/db : tcp/5432", "... : tcp/8000-8100", "... : udp/any".
+std::string DescribeSegment(const bulkhead::v1::Segment& segment);
+
 // "line 12: message", or the message alone for line 0.
 std::string ToString(const PolicyProblem& problem);
 

@@ -72,6 +72,7 @@ bulkhead::v1::ExportPolicyResponse Agent::ExportPolicy() const {
   if (interfaces_)
     for (const bh_addr& addr : interfaces_->host_addresses())
       out.add_host_addresses(FormatAddress(addr));
+  out.set_host_reaches_workloads(options_.datapath_config.allow_host_to_workloads);
   return out;
 }
 

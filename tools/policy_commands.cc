@@ -4,13 +4,20 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <optional>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "api/enum_names.h"
 #include "api/kubernetes_policy.h"
 #include "api/policy_document.h"
+#include "api/policy_review.h"
 #include "api/policy_yaml.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
 #include "tools/output.h"
 
 namespace bulkhead {
@@ -19,6 +26,12 @@ namespace {
 int Fail(const absl::Status& status) {
   std::cerr << "bulkhead: " << status.message() << "\n";
   return 1;
+}
+
+// diff and simulate could not tell (exit 2, as diff(1)).
+int Unsure(const absl::Status& status) {
+  Fail(status);
+  return 2;
 }
 
 // A file's contents, or stdin's for "-"; refused past the agent's limit
@@ -67,6 +80,70 @@ bulkhead::v1::ExportPolicyResponse Narrowed(const bulkhead::v1::ExportPolicyResp
   return out;
 }
 
+// "30d", or what absl::ParseDuration reads ("12h", "90m").
+absl::StatusOr<absl::Duration> ParseAge(const std::string& text) {
+  absl::Duration d;
+  int days = 0;
+  if (!text.empty() && text.back() == 'd' &&
+      absl::SimpleAtoi(absl::string_view(text).substr(0, text.size() - 1), &days) && days >= 0)
+    return absl::Hours(24) * days;
+  if (absl::ParseDuration(text, &d) && d >= absl::ZeroDuration()) return d;
+  return absl::InvalidArgumentError(
+      absl::StrCat("\"", text, "\" is not a duration (30d, 12h, 90m)"));
+}
+
+// The file, read and checked as the agent would (against its workloads, if
+// there is an agent); its problems go to stderr.
+std::optional<ParsedPolicy> ReadPolicyFile(const std::string& path, const PeerCatalog* catalog) {
+  absl::StatusOr<std::string> content = ReadInput(path);
+  if (!content.ok()) {
+    Fail(content.status());
+    return std::nullopt;
+  }
+  ParsedPolicy parsed = ParsePolicyDocument(*content, catalog);
+  std::vector<std::string> warnings;
+  if (catalog)
+    CheckPolicyDocument(parsed.document, {.catalog = catalog}, &parsed.problems, &warnings);
+  if (parsed.problems.empty()) return parsed;
+  const std::string name = path == "-" ? "stdin" : path;
+  for (const PolicyProblem& p : parsed.problems)
+    std::cerr << name << ":" << (p.line > 0 ? absl::StrCat(p.line, ":") : "") << " " << p.message
+              << "\n";
+  std::cerr << name << ": " << parsed.problems.size()
+            << (parsed.problems.size() == 1 ? " problem" : " problems") << "\n";
+  return std::nullopt;
+}
+
+// Saved `bulkhead flows -o json` output: one Flow a line.
+absl::StatusOr<std::vector<bulkhead::v1::Flow>> ReadFlowsJson(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  std::vector<bulkhead::v1::Flow> flows;
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    bulkhead::v1::Flow flow;
+    google::protobuf::util::Status parsed =
+        google::protobuf::util::JsonStringToMessage(line, &flow);
+    if (!parsed.ok())
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ":", number,
+          ": not a flow as `bulkhead flows -o json` writes it: ", std::string(parsed.message())));
+    flows.push_back(std::move(flow));
+  }
+  return flows;
+}
+
+absl::Time TimeOf(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixNanos(google::protobuf::util::TimeUtil::TimestampToNanoseconds(t));
+}
+
+std::string Age(absl::Duration d) {
+  if (d >= absl::Hours(48)) return absl::StrCat(absl::ToInt64Hours(d) / 24, "d");
+  if (d >= absl::Hours(2)) return absl::StrCat(absl::ToInt64Hours(d), "h");
+  return absl::StrCat(absl::ToInt64Minutes(d), "m");
+}
+
 }  // namespace
 
 PolicyCommands::PolicyCommands(CLI::App& app) {
@@ -106,11 +183,40 @@ PolicyCommands::PolicyCommands(CLI::App& app) {
   apply_->add_option("file", file_, "the policy file; - for stdin")->required();
   apply_->add_flag("--dry-run", dry_run_,
                    "check the file and say what would change; change nothing");
+
+  diff_ = policy_->add_subcommand(
+      "diff",
+      "what is in force now against a reviewed file: segments learned since, segments of the\n"
+      "file not in force or unused, modes, guardrails and held-back candidates that differ.\n"
+      "Exit 0: the same; 1: different; 2: could not tell");
+  diff_->add_option("file", file_, "the reviewed policy file; - for stdin")->required();
+  diff_
+      ->add_option("--unused-for", unused_for_,
+                   "list segments of both with no flow for this long (30d, 12h, 90m)")
+      ->capture_default_str();
+
+  simulate_ = policy_->add_subcommand(
+      "simulate",
+      "replay recorded flows against a candidate file, as the datapath would judge them, and\n"
+      "list those it would drop, by segment. Exit 0: nothing would be dropped; 1: some\n"
+      "flows would; 2: could not tell");
+  simulate_->add_option("file", file_, "the candidate policy file; - for stdin")->required();
+  simulate_->add_option("--flows", flows_file_,
+                        "saved `bulkhead flows -o json` output to replay, offline (default: the\n"
+                        "agent's flow history, and what it has in force outside the file)");
+  simulate_
+      ->add_option("--modes", simulate_modes_,
+                   "enforce: as if every workload enforced (can I enforce now?); file: each in\n"
+                   "the mode the file gives it, else the one it has now")
+      ->check(CLI::IsMember({"enforce", "file"}))
+      ->capture_default_str();
 }
 
 int PolicyCommands::Run(const CallAgent& call) {
   if (export_->parsed()) return Export(call);
   if (apply_->parsed()) return Apply(call);
+  if (diff_->parsed()) return Diff(call);
+  if (simulate_->parsed()) return Simulate(call);
   return 1;
 }
 
@@ -184,6 +290,96 @@ int PolicyCommands::Apply(const CallAgent& call) {
     std::cout << "; modes: " << absl::StrJoin(applied.modes_changed(), ", ");
   std::cout << "\n";
   return 0;
+}
+
+int PolicyCommands::Diff(const CallAgent& call) {
+  absl::StatusOr<absl::Duration> unused_for = ParseAge(unused_for_);
+  if (!unused_for.ok()) return Unsure(unused_for.status());
+  bulkhead::v1::Request request;
+  request.mutable_export_policy();
+  auto response = call(request);
+  if (!response.ok()) return Unsure(response.status());
+  const bulkhead::v1::ExportPolicyResponse& in_force = response->export_policy();
+  PeerCatalog catalog = CatalogOf(in_force);
+  std::optional<ParsedPolicy> parsed = ReadPolicyFile(file_, &catalog);
+  if (!parsed) return 2;
+  absl::Time now = absl::Now();
+  PolicyDiff diff = DiffPolicy(in_force, parsed->document, now, *unused_for);
+  auto flows = [](const bulkhead::v1::Segment& s) {
+    return absl::StrCat(s.flows(), s.flows() == 1 ? " flow" : " flows");
+  };
+  for (const auto& s : diff.only_in_force)
+    std::cout << "+ " << DescribeSegment(s) << "    in force, not in the file ("
+              << (s.origin() == bulkhead::v1::LEARNED ? "learned" : "reviewed") << ", " << flows(s)
+              << ")\n";
+  for (const auto& s : diff.only_in_file)
+    std::cout << "- " << DescribeSegment(s) << "    in the file, not in force\n";
+  for (const auto& m : diff.modes)
+    std::cout << "~ " << m.workload << "    mode " << ModeName(m.in_force) << ", the file says "
+              << ModeName(m.in_file) << "\n";
+  for (const auto& g : diff.guardrails)
+    std::cout << g.substr(0, 2) << "guardrail " << g.substr(2)
+              << (g[0] == '+'   ? "    in force, not in the file"
+                  : g[0] == '-' ? "    in the file, not in force"
+                                : "    differs from the file's")
+              << "\n";
+  for (const auto& s : diff.newly_held)
+    std::cout << "? " << DescribeSegment(s) << "    held back for review since the file\n";
+  for (const auto& s : diff.unused) {
+    std::cout << "! " << DescribeSegment(s) << "    in both, no flow for "
+              << (s.has_last_seen() ? Age(now - TimeOf(s.last_seen())) : std::string("ever"))
+              << "\n";
+  }
+  if (!diff.Differs()) {
+    std::cerr << "policy diff: what is in force is the file"
+              << (diff.unused.empty() ? "" : " (some segments unused)") << "\n";
+    return 0;
+  }
+  return 1;
+}
+
+int PolicyCommands::Simulate(const CallAgent& call) {
+  std::vector<bulkhead::v1::Flow> flows;
+  std::optional<bulkhead::v1::ExportPolicyResponse> in_force;
+  if (!flows_file_.empty()) {
+    absl::StatusOr<std::vector<bulkhead::v1::Flow>> read = ReadFlowsJson(flows_file_);
+    if (!read.ok()) return Unsure(read.status());
+    flows = *std::move(read);
+  } else {
+    bulkhead::v1::Request request;
+    request.mutable_export_policy();
+    auto exported = call(request);
+    if (!exported.ok()) return Unsure(exported.status());
+    in_force = exported->export_policy();
+    request.mutable_flows()->set_last(0);
+    auto history = call(request);
+    if (!history.ok()) return Unsure(history.status());
+    flows.assign(history->flows().flows().begin(), history->flows().flows().end());
+  }
+  PeerCatalog catalog;
+  if (in_force) catalog = CatalogOf(*in_force);
+  std::optional<ParsedPolicy> parsed = ReadPolicyFile(file_, in_force ? &catalog : nullptr);
+  if (!parsed) return 2;
+  Simulation result = bulkhead::Simulate(
+      flows, parsed->document,
+      {.in_force = in_force ? &*in_force : nullptr, .modes_from_file = simulate_modes_ == "file"});
+  for (const Simulation::Group& g : result.dropped) {
+    bulkhead::v1::Segment s;
+    s.set_from_workload(g.from);
+    s.set_to_workload(g.to);
+    s.set_protocol(g.protocol);
+    s.set_port(g.port);
+    std::cout << DescribeSegment(s) << "    " << g.flows << (g.flows == 1 ? " flow" : " flows")
+              << " would be dropped (" << g.why << "), last "
+              << absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", g.last, absl::UTCTimeZone()) << "\n";
+  }
+  std::cerr << "policy simulate: " << result.judged << " flows replayed, " << result.would_drop
+            << " would be dropped";
+  if (result.skipped > 0)
+    std::cerr << " (" << result.skipped
+              << " not judged: dropped whatever the policy, or naming an unknown peer)";
+  std::cerr << "\n";
+  return result.would_drop > 0 ? 1 : 0;
 }
 
 }  // namespace bulkhead
