@@ -11,6 +11,8 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "api/policy_document.h"
+#include "api/policy_yaml.h"
 #include "baseline.skel.h"
 #include "controlplane/compiler.h"
 #include "controlplane/learner.h"
@@ -246,6 +248,33 @@ void BM_CompileAndLoad(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * n);
 }
 BENCHMARK(BM_CompileAndLoad)->Arg(1000)->Arg(100000)->Unit(benchmark::kMillisecond);
+
+// Read a policy file of N segments as `bulkhead policy apply` does (the
+// agent's side: ParsePolicyDocument), in the format the export writes.
+void BM_ParsePolicyFile(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  bulkhead::v1::Policy policy;
+  for (int i = 0; i < n; ++i) {
+    bulkhead::v1::Segment* s = policy.add_segments();
+    s->set_from_workload("bench/w" + std::to_string(i % 100));
+    s->set_to_workload("bench/w" + std::to_string((i / 100) % 100));
+    s->set_protocol(bulkhead::v1::TCP);
+    s->set_port(1000 + i / 10000);
+    s->set_origin(bulkhead::v1::LEARNED);
+    *s->mutable_first_seen() = ToTimestamp(absl::Now());
+    *s->mutable_last_seen() = ToTimestamp(absl::Now());
+    s->set_flows(i);
+  }
+  std::string yaml = PolicyToYaml(policy);
+  for ([[maybe_unused]] auto _ : state) {
+    ParsedPolicy parsed = ParsePolicyDocument(yaml);
+    if (!parsed.problems.empty()) return state.SkipWithError(parsed.problems[0].message.c_str());
+    benchmark::DoNotOptimize(parsed);
+  }
+  state.counters["bytes"] = static_cast<double>(yaml.size());
+  state.SetItemsProcessed(state.iterations() * n);
+}
+BENCHMARK(BM_ParsePolicyFile)->Arg(10000)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace bulkhead
