@@ -10,6 +10,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "api/enum_names.h"
 #include "api/policy_document.h"
 #include "controlplane/agent.h"
@@ -28,6 +29,11 @@ constexpr char kAppliedPolicyFile[] = "policy-file.applied";
 // At most this many problems of a --policy file are logged (all of them go
 // back to `bulkhead policy apply`).
 constexpr std::size_t kMaxProblemsLogged = 20;
+
+std::string Millis(absl::Duration d) {
+  double ms = absl::ToDoubleMilliseconds(d);
+  return ms < 10 ? absl::StrFormat("%.2f ms", ms) : absl::StrFormat("%.0f ms", ms);
+}
 
 }  // namespace
 
@@ -87,7 +93,9 @@ absl::StatusOr<bulkhead::v1::ApplyPolicyResponse> Agent::ApplyPolicy(
   if (interfaces_)
     for (const bh_addr& addr : interfaces_->host_addresses())
       catalog.host_addresses.push_back(FormatAddress(addr));
+  const absl::Time started = absl::Now();
   ParsedPolicy parsed = ParsePolicyDocument(request.content(), &catalog);
+  const absl::Time read = absl::Now();
   const PolicyDocument& document = parsed.document;
   auto decides = [&](const SegmentKey& key) {
     return document.Decides(key.from, key.to, static_cast<bulkhead::v1::Protocol>(key.proto));
@@ -157,6 +165,7 @@ absl::StatusOr<bulkhead::v1::ApplyPolicyResponse> Agent::ApplyPolicy(
   }
   if (request.dry_run()) return response;
 
+  const absl::Time checked = absl::Now();
   CompiledPolicy compiled = Compiler::Compile(plan, identities_);
   CompiledGuardrails compiled_guardrails = guardrails_.Compile(identities_, &guardrails);
   BH_ASSIGN_OR_RETURN(ApplyCounts counts,
@@ -193,7 +202,8 @@ absl::StatusOr<bulkhead::v1::ApplyPolicyResponse> Agent::ApplyPolicy(
       response.segments_added(), " segments added, ", response.segments_removed(), " removed, ",
       response.segments_kept(), " kept; ", response.guardrails(), " guardrails; ",
       mode_changed.size(), " modes changed; maps: ", counts.written, " entries written, ",
-      counts.removed, " removed"));
+      counts.removed, " removed (read in ", Millis(read - started), ", checked in ",
+      Millis(checked - read), ", in the maps in ", Millis(absl::Now() - checked), ")"));
   for (const std::string& w : warnings) LogWarning(absl::StrCat("policy: ", w));
   BH_RETURN_IF_ERROR(SaveState());
   return response;
