@@ -13,14 +13,7 @@ namespace bulkhead {
 namespace {
 
 std::string OriginName(bulkhead::v1::Origin origin) {
-  switch (origin) {
-    case bulkhead::v1::LEARNED:
-      return "learned";
-    case bulkhead::v1::REVIEWED:
-      return "reviewed";
-    default:
-      return "unspecified";
-  }
+  return origin == bulkhead::v1::LEARNED ? "learned" : "reviewed";
 }
 
 std::string ProtocolUpper(bulkhead::v1::Protocol proto) {
@@ -64,7 +57,9 @@ void WriteSegments(YAML::Emitter& out, const bulkhead::v1::Policy& policy,
       out << YAML::Key << "collapsedPorts" << YAML::Value << s->collapsed_ports();
       out << YAML::Comment("learned ports collapsed into this range");
     }
-    out << YAML::Key << "origin" << YAML::Value << OriginName(s->origin());
+    // Unset only in hand-made exports: left out, it reads back as reviewed.
+    if (s->origin() == bulkhead::v1::LEARNED || s->origin() == bulkhead::v1::REVIEWED)
+      out << YAML::Key << "origin" << YAML::Value << OriginName(s->origin());
     if (s->has_first_seen())
       out << YAML::Key << "firstSeen" << YAML::Value << TimeUtil::ToString(s->first_seen());
     if (s->has_last_seen())

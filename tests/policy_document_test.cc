@@ -5,7 +5,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
 #include "api/policy_yaml.h"
+#include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -104,6 +109,30 @@ TEST(PolicyDocumentTest, AnExportReadsBackAsItWasWritten) {
       found |= google::protobuf::util::MessageDifferencer::Equals(s.value, want);
     EXPECT_TRUE(found) << s.value.ShortDebugString();
   }
+}
+
+// The golden file of Bulkhead's own format, from the fixture the
+// Kubernetes export's golden files come from (tests/kubernetes/):
+// BULKHEAD_REGENERATE_GOLDEN=1 policy_document_test rewrites it.
+TEST(PolicyDocumentTest, TheShopFixtureMatchesItsGoldenFileAndReadsBack) {
+  auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  bulkhead::v1::ExportPolicyResponse exported;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(
+                  read(BULKHEAD_TEST_SOURCE_DIR "/kubernetes/shop_export.json"), &exported)
+                  .ok());
+  std::string yaml = PolicyToYaml(exported);
+  const std::string golden = BULKHEAD_TEST_SOURCE_DIR "/golden/bulkhead_shop.yaml";
+  if (std::getenv("BULKHEAD_REGENERATE_GOLDEN") != nullptr) std::ofstream(golden) << yaml;
+  EXPECT_EQ(yaml, read(golden)) << "differs from " << golden;
+  ParsedPolicy parsed = ParsePolicyDocument(yaml);
+  ASSERT_THAT(parsed.problems, IsEmpty()) << ToString(parsed.problems[0]);
+  EXPECT_EQ(parsed.document.segments.size(),
+            static_cast<std::size_t>(exported.policy().segments_size()));
 }
 
 TEST(PolicyDocumentTest, EveryProblemComesWithItsLine) {
