@@ -7,7 +7,8 @@
 //   Reconciler   the one writer of the kernel maps, transactional
 //   state file   segments, modes and identity numbers across restarts
 //   ApiServer    status, flows, modes, policy export and apply
-//   agent_policy.cc  reviewed policy files: export, check, apply
+//   agent_learning.cc  flow events -> learned or held-back segments, promotion
+//   agent_policy.cc    reviewed policy files: export, check, apply
 //
 // Start() changes nothing in the kernel until everything it will write is
 // known and checked: the lock, the state file, the datapath load, the

@@ -157,9 +157,9 @@ bool PolicyStore::Learn(const SegmentKey& key, absl::Time now) {
   return inserted;
 }
 
-std::optional<bulkhead::v1::Segment> PolicyStore::Remove(const SegmentKey& key) {
+std::optional<bulkhead::v1::Segment> PolicyStore::RemoveLearned(const SegmentKey& key) {
   auto it = segments_.find(key);
-  if (it == segments_.end()) return std::nullopt;
+  if (it == segments_.end() || it->second.origin() != bulkhead::v1::LEARNED) return std::nullopt;
   bulkhead::v1::Segment segment = std::move(it->second);
   by_id_.erase(segment.id());
   segments_.erase(it);

@@ -46,8 +46,9 @@ class PolicyStore {
   // Unknown ids (a segment removed meanwhile) are ignored.
   void RecordFlow(std::uint32_t id, absl::Time now);
 
-  // Takes a segment out (held back after all); nullopt if there is none.
-  std::optional<bulkhead::v1::Segment> Remove(const SegmentKey& key);
+  // Takes a learned segment out (held back after all); nullopt if there is
+  // none, or a person reviewed it (then it stays).
+  std::optional<bulkhead::v1::Segment> RemoveLearned(const SegmentKey& key);
 
   // Whether a segment admits `key`'s port (its own, or a range's).
   bool Contains(const SegmentKey& key) const;

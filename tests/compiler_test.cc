@@ -14,6 +14,7 @@
 #include "controlplane/policy_store.h"
 #include "controlplane/reconciler.h"
 #include "datapath/datapath.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace bulkhead {
@@ -139,6 +140,46 @@ TEST(PolicyStoreTest, PortsTowardsPeersOutsideTheWorkloadsNeverCollapse) {
     store.Learn({"private", "a/x", IPPROTO_TCP, static_cast<std::uint16_t>(port)}, absl::Now());
   }
   EXPECT_EQ(store.size(), 60u);
+}
+
+// An applied file (Plan, then Replace): segments the store has keep their
+// id and what was seen on them; new ones get ids never given; what the file
+// does not decide stays. Reviewed segments are a person's decision: learning
+// never collapses them into a range, a scan never takes them back.
+TEST(PolicyStoreTest, AnAppliedFileKeepsIdsAndReviewedSegmentsStayAsWritten) {
+  PolicyStore store(/*collapse_after=*/2);
+  absl::Time now = absl::Now();
+  store.Learn({"shop/a", "shop/b", IPPROTO_TCP, 80}, now);
+  store.Learn({"shop/a", "shop/b", IPPROTO_TCP, 80}, now);  // 2 flows
+  store.Learn({"bank/x", "bank/y", IPPROTO_TCP, 443}, now);
+  std::uint32_t id80 = store.Snapshot().segments(1).id();  // sorted: bank first
+  bulkhead::v1::Segment kept, added;
+  kept.set_from_workload("shop/a"), kept.set_to_workload("shop/b");
+  kept.set_protocol(bulkhead::v1::TCP), kept.set_port(80);
+  kept.set_origin(bulkhead::v1::REVIEWED);
+  added = kept;
+  added.set_port(81);
+  auto shop = [](const SegmentKey& k) { return k.from.rfind("shop/", 0) == 0; };
+  bulkhead::v1::Policy plan = store.Plan({kept, added}, shop);
+  store.Replace(plan);
+  bulkhead::v1::Policy now_in = store.Snapshot();
+  ASSERT_EQ(now_in.segments_size(), 3);  // bank's stays: not the file's to decide
+  EXPECT_EQ(now_in.segments(1).id(), id80);
+  EXPECT_EQ(now_in.segments(1).flows(), 2u);
+  EXPECT_EQ(now_in.segments(1).origin(), bulkhead::v1::REVIEWED);
+  EXPECT_GT(now_in.segments(2).id(), id80);
+
+  // Learned ports next to them: collapse among themselves, never with the
+  // reviewed ones.
+  for (std::uint16_t port : {82, 83, 84}) store.Learn({"shop/a", "shop/b", IPPROTO_TCP, port}, now);
+  std::vector<std::string> keys;
+  bulkhead::v1::Policy learned = store.Snapshot();
+  for (const auto& s : learned.segments()) keys.push_back(ToString(KeyOf(s)));
+  EXPECT_THAT(keys,
+              ::testing::ElementsAre("bank/x -> bank/y : tcp/443", "shop/a -> shop/b : tcp/80",
+                                     "shop/a -> shop/b : tcp/81", "shop/a -> shop/b : tcp/82-84"));
+  EXPECT_FALSE(store.RemoveLearned({"shop/a", "shop/b", IPPROTO_TCP, 80}).has_value());
+  EXPECT_TRUE(store.RemoveLearned({"bank/x", "bank/y", IPPROTO_TCP, 443}).has_value());
 }
 
 TEST(PolicyStoreTest, NoCollapseWhenTurnedOff) {
