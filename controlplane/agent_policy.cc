@@ -145,10 +145,12 @@ absl::StatusOr<bulkhead::v1::ApplyPolicyResponse> Agent::ApplyPolicy(
   std::vector<Guardrail> policy_guardrails = policy_guardrails_;
   if (document.WholeNode()) {
     policy_guardrails.clear();
-    for (const auto& [g, line] : document.guardrails)
+    for (const auto& entry : document.guardrails) {
+      const Guardrail& g = entry.value;
       if (std::none_of(file_guardrails_.begin(), file_guardrails_.end(),
                        [&](const Guardrail& f) { return f.SameRule(g); }))
         policy_guardrails.push_back(g);
+    }
   }
   BH_ASSIGN_OR_RETURN(std::vector<Guardrail> guardrails,
                       CombineGuardrails(file_guardrails_, policy_guardrails));
