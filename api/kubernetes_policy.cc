@@ -124,6 +124,22 @@ absl::Status BadNamespace(const Workload& w) {
                                                  "\" is not a Kubernetes namespace name"));
 }
 
+// The labels of a workload named `name` that identify it (none: it needs
+// the fallback).
+template <typename LabelMap>
+Labels IdentifyingLabels(absl::string_view name, const LabelMap& labels) {
+  Labels identity;
+  for (const auto& [key, value] : labels) {
+    bool per_pod =
+        std::find(std::begin(kNotIdentity), std::end(kNotIdentity), key) != std::end(kNotIdentity);
+    bool other_job =
+        std::find(std::begin(kJobName), std::end(kJobName), key) != std::end(kJobName) &&
+        value != name;
+    if (!per_pod && !other_job) identity.emplace(key, value);
+  }
+  return identity;
+}
+
 absl::StatusOr<Workload> ReadWorkload(const bulkhead::v1::WorkloadInfo& info) {
   Workload w{.id = info.workload()};
   std::size_t slash = w.id.find('/');
@@ -132,14 +148,7 @@ absl::StatusOr<Workload> ReadWorkload(const bulkhead::v1::WorkloadInfo& info) {
         absl::StrCat("workload \"", absl::CHexEscape(w.id), "\" is not namespace/name"));
   w.ns = w.id.substr(0, slash);
   w.name = w.id.substr(slash + 1);
-  for (const auto& [key, value] : info.labels()) {
-    bool per_pod =
-        std::find(std::begin(kNotIdentity), std::end(kNotIdentity), key) != std::end(kNotIdentity);
-    bool other_job =
-        std::find(std::begin(kJobName), std::end(kJobName), key) != std::end(kJobName) &&
-        value != w.name;
-    if (!per_pod && !other_job) w.identity.emplace(key, value);
-  }
+  w.identity = IdentifyingLabels(w.name, info.labels());
   if (w.identity.empty()) {
     w.identity.emplace(kFallbackLabel, w.name);
     w.fallback = true;
@@ -432,6 +441,13 @@ absl::StatusOr<std::string> WriteJson(const google::protobuf::Struct& list) {
 }
 
 }  // namespace
+
+Labels SelectorLabels(absl::string_view id, const Labels& labels) {
+  absl::string_view name = id.substr(id.find('/') + 1);  // npos + 1: all of it
+  Labels identity = IdentifyingLabels(name, labels);
+  if (identity.empty()) identity.emplace(kFallbackLabel, name);
+  return identity;
+}
 
 absl::StatusOr<KubernetesExport> KubernetesPolicies(
     const bulkhead::v1::ExportPolicyResponse& exported, const PeerSelector& scope) {

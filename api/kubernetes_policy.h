@@ -2,6 +2,7 @@
 // for a cluster without Bulkhead: `bulkhead policy export --format
 // kubernetes`. Applied to a cluster, they allow the exported segments and
 // nothing more, as far as NetworkPolicy can say it (the limits are below).
+// `bulkhead policy apply` reads them back as segments (kubernetes_import.h).
 //
 // One NetworkPolicy per workload, in the workload's namespace:
 //
@@ -100,10 +101,12 @@
 // Pure function of its input; thread-safe.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "api/guardrail_rules.h"
 #include "proto/api.pb.h"
 
@@ -126,5 +129,11 @@ struct KubernetesExport {
 // host address that does not parse.
 absl::StatusOr<KubernetesExport> KubernetesPolicies(
     const bulkhead::v1::ExportPolicyResponse& exported, const PeerSelector& scope = {});
+
+// The labels the pods of workload `id` ("namespace/name") are selected by,
+// as above: `labels` without those that name a pod, a rollout or a run; or
+// {app.kubernetes.io/name: <name>} when none is left.
+std::map<std::string, std::string> SelectorLabels(absl::string_view id,
+                                                  const std::map<std::string, std::string>& labels);
 
 }  // namespace bulkhead

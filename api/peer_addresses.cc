@@ -10,6 +10,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace bulkhead {
 namespace {
@@ -71,7 +72,17 @@ absl::StatusOr<Prefix> ParsePrefix(absl::string_view text) {
 // world is only what nothing else holds.
 enum Rank { kHost, kNetworkSet, kPrivate, kWorld };
 
+// "10.0.0.0/8 except 10.20.0.0/16,10.30.0.0/16": a block as one string.
+std::string BlockKey(const IpBlock& block) {
+  return absl::StrCat(block.cidr, " except ", absl::StrJoin(block.except, ","));
+}
+
 }  // namespace
+
+std::string ToString(const IpBlock& block) {
+  if (block.except.empty()) return block.cidr;
+  return absl::StrCat(block.cidr, " except [", absl::StrJoin(block.except, ", "), "]");
+}
 
 absl::StatusOr<PeerAddresses> PeerAddresses::Build(
     const google::protobuf::RepeatedPtrField<bulkhead::v1::NetworkInfo>& networks,
@@ -118,9 +129,36 @@ absl::StatusOr<PeerAddresses> PeerAddresses::Build(
       if (std::none_of(inside.begin(), inside.end(),
                        [&](const Prefix* q) { return q != p && q->Holds(*p); }))
         block.except.push_back(p->ToString());
-    peers.blocks_[owner].push_back(std::move(block));
+    std::vector<IpBlock>& blocks = peers.blocks_[owner];
+    peers.owners_.emplace(BlockKey(block), PeerBlock{owner, blocks.size()});
+    blocks.push_back(std::move(block));
   }
   return peers;
+}
+
+absl::StatusOr<PeerAddresses::PeerBlock> PeerAddresses::PeerOf(const IpBlock& block) const {
+  IpBlock canonical;
+  absl::StatusOr<Prefix> cidr = ParsePrefix(block.cidr);
+  if (!cidr.ok()) return cidr.status();
+  canonical.cidr = cidr->ToString();
+  std::vector<Prefix> except;
+  for (const std::string& text : block.except) {
+    absl::StatusOr<Prefix> prefix = ParsePrefix(text);
+    if (!prefix.ok()) return prefix.status();
+    except.push_back(*prefix);
+  }
+  std::sort(except.begin(), except.end());
+  except.erase(std::unique(except.begin(), except.end()), except.end());
+  for (const Prefix& prefix : except) canonical.except.push_back(prefix.ToString());
+  if (auto it = owners_.find(BlockKey(canonical)); it != owners_.end()) return it->second;
+
+  std::string message =
+      absl::StrCat(ToString(canonical), " is no block of host, private, world or a network set");
+  for (const auto& [peer, blocks] : blocks_)
+    for (const IpBlock& b : blocks)
+      if (b.cidr == canonical.cidr)
+        absl::StrAppend(&message, " (", peer, "'s block is ", ToString(b), ")");
+  return absl::NotFoundError(message);
 }
 
 const std::vector<IpBlock>& PeerAddresses::BlocksOf(absl::string_view peer) const {

@@ -21,6 +21,7 @@
 // the blocks of private and world include them. Immutable; safe to share.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <string>
@@ -40,6 +41,8 @@ struct IpBlock {
   std::vector<std::string> except;
   bool operator==(const IpBlock&) const = default;
 };
+// "10.0.0.0/8 except [10.20.0.0/16]", or the CIDR alone.
+std::string ToString(const IpBlock& block);
 
 class PeerAddresses {
  public:
@@ -56,10 +59,22 @@ class PeerAddresses {
   // CIDRs all belong to longer or tied prefixes of others) or when the
   // peer is unknown.
   const std::vector<IpBlock>& BlocksOf(absl::string_view peer) const;
+  // The inverse: which peer's block `block` is, however its prefixes are
+  // written ("fd00:0::5/128" is "fd00::5/128") and in whatever order its
+  // exceptions come. Errors: InvalidArgument for a CIDR that does not
+  // parse, NotFound for a block that is no peer's (the message shows a
+  // peer's block with the same CIDR, if there is one).
+  struct PeerBlock {
+    std::string peer;
+    std::size_t index = 0;  // in BlocksOf(peer)
+  };
+  absl::StatusOr<PeerBlock> PeerOf(const IpBlock& block) const;
 
  private:
   // Every peer it knows, even those without a block.
   std::map<std::string, std::vector<IpBlock>, std::less<>> blocks_;
+  // Each block, as BlocksOf has it ("cidr except a,b"), -> its peer.
+  std::map<std::string, PeerBlock> owners_;
 };
 
 }  // namespace bulkhead

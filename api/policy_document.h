@@ -89,6 +89,9 @@ struct PolicyDocument {
 struct ParsedPolicy {
   PolicyDocument document;
   std::vector<PolicyProblem> problems;  // any: the file must not be applied
+  // What is read as the file says but worth a look, one line each ("line
+  // 12: ..."): only Kubernetes files have any (kubernetes_import.h).
+  std::vector<std::string> warnings;
 };
 
 struct PeerCatalog;

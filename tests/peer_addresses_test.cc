@@ -2,6 +2,7 @@
 // with exceptions, decided as the agent's ipcache decides them.
 #include "api/peer_addresses.h"
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -92,6 +93,32 @@ TEST(PeerAddressesTest, AnAddressOrCidrThatDoesNotParseIsAnErrorNamingItsOwner) 
   EXPECT_THAT(PeerAddresses::Build(networks, hosts).status().message(),
               HasSubstr("network set \"corp\": \"10.0.0.0/33\" is not a CIDR prefix: the length is "
                         "not a number from 0 to 32"));
+}
+
+TEST(PeerAddressesTest, ABlockLeadsBackToItsPeerHoweverItIsWritten) {
+  PeerAddresses peers = Build({{"corp", {"10.20.0.0/16"}}}, {"192.168.1.5", "fd00::5"});
+  auto peer_of = [&](IpBlock block) -> std::string {
+    absl::StatusOr<PeerAddresses::PeerBlock> found = peers.PeerOf(block);
+    if (!found.ok()) return std::string(found.status().message());
+    return absl::StrCat(found->peer, " #", found->index);
+  };
+  EXPECT_EQ(peer_of({"10.20.0.0/16"}), "corp #0");
+  EXPECT_EQ(peer_of({"fd00:0:0::5/128"}), "host #1");
+  // Exceptions in any order, each once.
+  EXPECT_EQ(peer_of({"0.0.0.0/0", {"192.168.0.0/16", "10.0.0.0/8", "172.16.0.0/12", "10.0.0.0/8"}}),
+            "world #0");
+  EXPECT_EQ(peer_of({"::/0", {"fc00::/7"}}), "world #1");
+  EXPECT_EQ(peer_of({"10.0.0.0/8", {"10.20.0.0/16"}}), "private #0");
+  // No peer's: a near miss shows the block with the same CIDR.
+  EXPECT_EQ(peer_of({"10.0.0.0/8"}),
+            "10.0.0.0/8 is no block of host, private, world or a network set (private's block is "
+            "10.0.0.0/8 except [10.20.0.0/16])");
+  EXPECT_EQ(peer_of({"8.8.8.0/24"}),
+            "8.8.8.0/24 is no block of host, private, world or a network "
+            "set");
+  EXPECT_THAT(peer_of({"10.0.0.1/8"}), HasSubstr("bits are set past the length"));
+  EXPECT_EQ(peers.PeerOf({"10.0.0.1/8"}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(peers.PeerOf({"8.8.8.0/24"}).status().code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace

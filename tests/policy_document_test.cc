@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "api/kubernetes_policy.h"
 #include "api/policy_yaml.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -294,6 +295,57 @@ TEST(PolicyDocumentTest, AGuardrailDeniesARangeUnlessEveryPortIsExcepted) {
   EXPECT_TRUE(g.Denies("shop/api", "shop/db", 6, 5000, 5201));
   EXPECT_TRUE(g.Denies("shop/api", "shop/db", 17, 5000, 5000));
   EXPECT_FALSE(g.Denies("shop/api", "shop/web", 6, 1, 1));
+}
+
+TEST(PolicyDocumentTest, KubernetesPoliciesAreReadAgainstTheCatalog) {
+  bulkhead::v1::ExportPolicyResponse exported = ShopExport();
+  absl::StatusOr<KubernetesExport> k8s = KubernetesPolicies(exported);
+  ASSERT_TRUE(k8s.ok()) << k8s.status();
+  PeerCatalog catalog = CatalogOf(exported);
+  for (const std::string* text : {&k8s->yaml, &k8s->json}) {
+    ParsedPolicy parsed = ParsePolicyDocument(*text, &catalog);
+    ASSERT_THAT(parsed.problems, IsEmpty()) << ToString(parsed.problems[0]);
+    EXPECT_TRUE(parsed.document.kubernetes);
+    EXPECT_EQ(parsed.document.scope_workloads.size(), 5u);
+    // The TCP and UDP segments come back, reviewed; ICMP is not the file's.
+    ASSERT_EQ(parsed.document.segments.size(), 4u);
+    for (const auto& [s, line] : parsed.document.segments)
+      EXPECT_EQ(s.origin(), bulkhead::v1::REVIEWED);
+    EXPECT_FALSE(parsed.document.Decides("shop/frontend", "shop/api", bulkhead::v1::ICMP));
+  }
+  EXPECT_THAT(ParsePolicyDocument(k8s->yaml).problems,
+              ElementsAre(testing::Field(&PolicyProblem::message,
+                                         HasSubstr("Kubernetes NetworkPolicies are read against "
+                                                   "the agent's workloads"))));
+
+  // Lines are the file's, across documents and comments.
+  std::string text = "# reviewed by ops\n" + k8s->yaml;
+  std::size_t second = text.find("---", text.find("---") + 1);
+  text.insert(text.find("spec:", second), "  colour: red\n");
+  const int colour_line =
+      1 + static_cast<int>(std::count(text.begin(), text.begin() + text.find("colour"), '\n'));
+  ParsedPolicy broken = ParsePolicyDocument(text, &catalog);
+  ASSERT_EQ(broken.problems.size(), 1u);
+  EXPECT_EQ(broken.problems[0].line, colour_line);
+  EXPECT_THAT(broken.problems[0].message, HasSubstr("metadata: unknown field \"colour\""));
+
+  // What the catalog's guardrails deny is a problem at the rule's port.
+  ParsedPolicy parsed = ParsePolicyDocument(k8s->yaml, &catalog);
+  Guardrail no_db{.name = "no-db",
+                  .from = {},
+                  .to = {PeerSelector::Kind::kWorkload, "shop/db"},
+                  .source = "guardrails.yaml"};
+  std::vector<PolicyProblem> problems;
+  std::vector<std::string> warnings;
+  CheckPolicyDocument(parsed.document, {.catalog = &catalog, .other_guardrails = {no_db}},
+                      &problems, &warnings);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_THAT(problems[0].message, HasSubstr("shop/api -> shop/db : tcp/5432 is denied by "
+                                             "guardrail \"no-db\""));
+  const std::string& yaml = k8s->yaml;
+  std::size_t port = yaml.find("port: 5432");
+  EXPECT_EQ(problems[0].line,
+            static_cast<int>(std::count(yaml.begin(), yaml.begin() + port, '\n')) + 1);
 }
 
 }  // namespace

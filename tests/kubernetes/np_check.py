@@ -20,7 +20,7 @@ other peer (each end and middle of every network set CIDR, private range and
 host address, the addresses just outside them, a few public ones; each
 address is given the peer Bulkhead's ipcache would give it), every ordered
 pair with a workload at one end at least, TCP, UDP and SCTP, and every port a
-segment names or borders plus a few unused. A flow should be allowed iff a
+segment or a policy names or borders plus a few unused. A flow should be allowed iff a
 segment in force covers it (held-back candidates are not in force); it is
 allowed iff the source's egress and the destination's ingress allow it (a pod
 no policy of that direction selects allows everything that way).
@@ -295,6 +295,18 @@ def sample_addresses(networks, hosts):
     return sorted(ips, key=lambda ip: (ip.version, ip))
 
 
+def policy_ports(policies):
+    """The numeric ports the policies' rules name, as segments hold them."""
+    out = []
+    for p in policies:
+        spec = p.get("spec", {})
+        for rule in (spec.get("ingress") or []) + (spec.get("egress") or []):
+            for port in rule.get("ports") or []:
+                if isinstance(port.get("port"), int):
+                    out.append({"first": port["port"], "last": port.get("endPort", port["port"])})
+    return out
+
+
 def candidate_ports(segments):
     ports = set(UNUSED_PORTS)
     for s in segments:
@@ -338,7 +350,7 @@ def flow_differences(policies, export, scope=None):
                     problems.append(f"{pod.peer}: no policy selects its pods for {direction}")
 
     judged = [s for s in export.segments if s["protocol"] in PROTOCOLS]
-    ports = candidate_ports(judged)
+    ports = candidate_ports(judged + policy_ports(policies))
     ranges = defaultdict(list)  # (from, to, protocol) -> [(first, last)]
     for s in judged:
         ranges[(s["from"], s["to"], s["protocol"])].append((s["first"], s["last"]))
