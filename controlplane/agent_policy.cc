@@ -107,7 +107,7 @@ absl::StatusOr<bulkhead::v1::ApplyPolicyResponse> Agent::ApplyPolicy(
   PolicyContext context{.catalog = &catalog,
                         .other_guardrails = file_guardrails_,
                         .max_segments = kept < capacity ? capacity - kept : 1};
-  std::vector<std::string> warnings;
+  std::vector<std::string> warnings = parsed.warnings;
   CheckPolicyDocument(document, context, &parsed.problems, &warnings);
   std::size_t held_kept = std::count_if(scan_.held().begin(), scan_.held().end(),
                                         [&](const auto& h) { return !decides(h.first); });

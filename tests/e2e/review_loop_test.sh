@@ -67,6 +67,24 @@ check "kubernetes: the JSON List says the same" \
 check "kubernetes: --namespace narrows to the same policies here (one namespace)" \
   cmp -s "$WORK/np.yaml" "$WORK/np-shop.yaml"
 
+check "kubernetes: applied back, nothing changes" grep -q 'applied: 0 segments added, 0 removed, 2 kept' \
+  <("$BULKHEAD" policy apply "$WORK/np.yaml" 2>/dev/null)
+"$BULKHEAD" policy export --format kubernetes -f "$WORK/np-again.yaml" 2>/dev/null
+check "kubernetes: export -> apply -> export gives the same bytes" cmp -s "$WORK/np.yaml" "$WORK/np-again.yaml"
+check "kubernetes: the JSON List applies too" grep -q 'applied: 0 segments added, 0 removed, 2 kept' \
+  <("$BULKHEAD" policy apply "$WORK/np.json" 2>/dev/null)
+sed 's/port: 8080/port: 8081/' "$WORK/np.yaml" >"$WORK/np-8081.yaml"
+check "kubernetes: a port changed in the NetworkPolicies changes the segment" \
+  grep -q 'applied: 1 segments added, 1 removed, 1 kept' <("$BULKHEAD" policy apply "$WORK/np-8081.yaml" 2>/dev/null)
+check "kubernetes: ... to tcp/8081" grep -q 'shop/frontend shop/api TCP 8081' <(segments)
+"$BULKHEAD" policy apply "$WORK/np.yaml" >/dev/null 2>&1
+check "kubernetes: and back" grep -q 'shop/frontend shop/api TCP 8080' <(segments)
+sed 's/      - port: 8080/      - port: http/' "$WORK/np.yaml" >"$WORK/np-named.yaml"
+rc=0
+"$BULKHEAD" policy apply "$WORK/np-named.yaml" >/dev/null 2>"$WORK/err" || rc=$?
+check "kubernetes: a named port is refused, with its line" \
+  test "$rc" -eq 1 -a "$(grep -c 'np-named.yaml:[0-9]*:.*named port' "$WORK/err")" -ge 1
+
 echo "# round trip"
 "$BULKHEAD" policy export -f "$WORK/learned.yaml"
 check "round trip: the export names every workload's mode" \
