@@ -171,6 +171,7 @@ struct bh_epoch_value {
  * it after it removed the last. */
 #define BH_LOOKUP_POLICY_RANGES (1u << 0)
 #define BH_LOOKUP_GUARDRAILS (1u << 1)
+#define BH_LOOKUP_SERVICES (1u << 2)
 
 /*
  * ipcache, exact part: an address -> the identity that owns it. Workload
@@ -237,6 +238,28 @@ enum bh_guardrail_action {
 struct bh_guardrail_value {
 	__u32 guardrail_id; /* reported in the flow event's segment_id */
 	__u32 action;       /* enum bh_guardrail_action */
+};
+
+/*
+ * services: a Service's virtual address and port (a ClusterIP, or a node
+ * address and NodePort) -> the workload behind it and the port it listens
+ * on. kube-proxy rewrites such a destination only after the packet has left
+ * the source's hook, so from_endpoint judges a flow to a Service as the flow
+ * to its backend workload's target port (the flow event says so with
+ * BH_FLOW_SERVICE; its address and port stay the packet's). Only for
+ * protocols with ports.
+ */
+struct bh_service_key {
+	struct bh_addr addr;
+	__be16 port_be;
+	__u8 proto; /* IPPROTO_TCP, _UDP, _SCTP */
+	__u8 pad;
+};
+
+struct bh_service_value {
+	__u32 identity;        /* the backend workload */
+	__be16 target_port_be; /* the port its pods listen on */
+	__u16 pad;
 };
 
 /* Segment ids the datapath uses for what is let through without a segment. */
@@ -366,6 +389,10 @@ struct bh_drop_report_key {
  * port), so the event is oriented client -> server and its port is the
  * server's. */
 #define BH_FLOW_MID_STREAM (1u << 5)
+/* The destination was a Service (bh_services): the event's dst_identity is
+ * its backend workload, while its address and port are the packet's (the
+ * Service's); the agent names the target port from its own table. */
+#define BH_FLOW_SERVICE (1u << 6)
 
 /*
  * One event per new flow (forwarded flows sampled under a rate limit), one

@@ -181,7 +181,7 @@ static __always_inline int mid_stream_reply(__u32 ifindex, struct packet *pkt,
 	struct decision d;
 
 	decide(&d, request_hook, own, &pkt->saddr, &pkt->daddr, pkt->proto, pkt->policy_port_be);
-	d.flags = BH_FLOW_MID_STREAM;
+	d.flags |= BH_FLOW_MID_STREAM;
 	count_verdict(d.verdict, d.reason);
 	if (d.verdict == BH_VERDICT_DROPPED) {
 		report_drop(ifindex, pkt, &d, now_ns);
@@ -350,7 +350,7 @@ static __always_inline int handle_packet(struct __sk_buff *skb, const enum bh_ho
 	struct decision d;
 
 	decide(&d, hook, own, &pkt.saddr, &pkt.daddr, pkt.proto, pkt.policy_port_be);
-	d.flags = mid_stream;
+	d.flags |= mid_stream;
 	count_verdict(d.verdict, d.reason);
 	if (d.verdict == BH_VERDICT_DROPPED) {
 		if (entry && ct.from_opener)

@@ -140,7 +140,8 @@ absl::Status Agent::Start() {
                     .prefixes = Compiler::IpcachePrefixes(identities_),
                     .endpoints = interfaces_->endpoints(),
                     .modes = modes_,
-                    .guardrails = guardrails.entries}));
+                    .guardrails = guardrails.entries,
+                    .services = identities_.ServiceEntriesFor(interfaces_->host_addresses())}));
   guardrails_.Commit(guardrails);
   // What can still fail before the programs are replaced puts the maps back.
   absl::Status ready;
@@ -336,7 +337,8 @@ absl::Status Agent::ReloadInventory() {
                     .prefixes = Compiler::IpcachePrefixes(next),
                     .endpoints = interfaces_->EndpointsFor(next),
                     .modes = modes,
-                    .guardrails = guardrails.entries}));
+                    .guardrails = guardrails.entries,
+                    .services = next.ServiceEntriesFor(interfaces_->host_addresses())}));
   guardrails_.Commit(guardrails);
   identities_ = std::move(next);
   for (const auto& [identity, workload] : identities_.workloads())
@@ -346,7 +348,8 @@ absl::Status Agent::ReloadInventory() {
   interfaces_->Rebind();
   ++inventory_reloads_;
   LogInfo(absl::StrCat("inventory reloaded: ", identities_.workloads().size(), " workloads, ",
-                       identities_.networks().size(), " network sets; maps: ", counts.written,
+                       identities_.networks().size(), " network sets, ",
+                       identities_.services().size(), " services; maps: ", counts.written,
                        " entries written, ", counts.removed, " removed"));
   return SaveState();
 }
@@ -371,8 +374,10 @@ void Agent::OnBindingsChanged() {
 }
 
 void Agent::OnHostAddressesChanged() {
+  // NodePorts listen on every address of the node.
   auto applied =
-      maps_->Apply({.ipcache = Compiler::Ipcache(identities_, interfaces_->host_addresses())});
+      maps_->Apply({.ipcache = Compiler::Ipcache(identities_, interfaces_->host_addresses()),
+                    .services = identities_.ServiceEntriesFor(interfaces_->host_addresses())});
   if (!applied.ok()) LogError(applied.status().message());
 }
 

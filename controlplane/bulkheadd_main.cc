@@ -112,6 +112,11 @@ int main(int argc, char** argv) {
                    "guardrail entries: identity pairs x exceptions (~100 B each)")
       ->check(CLI::Range(1024u, 1u << 24))
       ->capture_default_str();
+  maps->add_option("--services-max", sizes.services,
+                   "Services' addresses x ports: ClusterIPs, and node addresses x NodePorts "
+                   "(~80 B each, allocated as used)")
+      ->check(CLI::Range(1024u, 1u << 24))
+      ->capture_default_str();
   maps->add_option("--prefixes-max", sizes.ipcache_prefixes,
                    "CIDRs of the inventory's network sets, plus 4 for `private` (~100 B each)")
       ->check(CLI::Range(1024u, 1u << 24))

@@ -79,6 +79,14 @@ bulkhead::v1::Flow FlowFromEvent(const bh_flow_event& event, const IdentityTable
   flow.set_segment_id(event.segment_id);
   flow.set_tcp_syn(event.flags & BH_FLOW_TCP_SYN);
   flow.set_mid_stream(event.flags & BH_FLOW_MID_STREAM);
+  if (event.flags & BH_FLOW_SERVICE) {
+    const std::uint16_t port = ntohs(event.dport_be);
+    flow.set_service_port(port);
+    if (auto target = identities.ServiceAt(event.daddr, event.proto, port)) {
+      flow.set_service(target->service->id());
+      flow.mutable_destination()->set_port(target->target_port);
+    }
+  }
   return flow;
 }
 

@@ -119,6 +119,107 @@ absl::StatusOr<NetworkSet> ParseNetwork(std::size_t i, const YAML::Node& entry) 
   return n;
 }
 
+absl::Status ServiceError(std::size_t index, absl::string_view message) {
+  return absl::InvalidArgumentError(absl::StrCat("inventory services[", index, "]: ", message));
+}
+
+// A port number from 1 to 65535, or the error naming the field.
+absl::StatusOr<std::uint16_t> PortOf(const YAML::Node& node, absl::string_view field) {
+  unsigned value = 0;
+  if (!node.IsScalar() || !YAML::convert<unsigned>::decode(node, value) || value == 0 ||
+      value > 65535)
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", field, "\": expected a port from 1 to 65535"));
+  return static_cast<std::uint16_t>(value);
+}
+
+absl::StatusOr<ServicePort> ParseServicePort(const YAML::Node& entry) {
+  if (!entry.IsMap()) return absl::InvalidArgumentError("ports: expected a mapping");
+  for (const auto& key : entry) {
+    const std::string& k = key.first.Scalar();
+    if (k != "port" && k != "targetPort" && k != "protocol" && k != "nodePort" && k != "name")
+      return absl::InvalidArgumentError(
+          absl::StrCat("ports: unknown key \"", absl::CHexEscape(k),
+                       "\" (expected port, targetPort, protocol, nodePort, name)"));
+  }
+  ServicePort p;
+  if (!entry["port"]) return absl::InvalidArgumentError("ports: \"port\" is required");
+  BH_ASSIGN_OR_RETURN(p.port, PortOf(entry["port"], "port"));
+  p.target_port = p.port;
+  if (entry["targetPort"]) {
+    absl::StatusOr<std::uint16_t> target = PortOf(entry["targetPort"], "targetPort");
+    if (!target.ok())
+      return absl::InvalidArgumentError(absl::StrCat(
+          target.status().message(),
+          " (a named target port is resolved by the Kubernetes source; write the number here)"));
+    p.target_port = *target;
+  }
+  if (entry["nodePort"]) {
+    BH_ASSIGN_OR_RETURN(p.node_port, PortOf(entry["nodePort"], "nodePort"));
+  }
+  if (entry["protocol"]) {
+    const std::string name = entry["protocol"].IsScalar() ? entry["protocol"].Scalar() : "";
+    absl::StatusOr<bulkhead::v1::Protocol> proto = ProtocolFromName(absl::CHexEscape(name));
+    if (!proto.ok() || (*proto != bulkhead::v1::TCP && *proto != bulkhead::v1::UDP &&
+                        *proto != bulkhead::v1::SCTP))
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ports: \"protocol\": expected TCP, UDP or SCTP, not \"", absl::CHexEscape(name), "\""));
+    p.proto = static_cast<std::uint8_t>(*proto);
+  }
+  return p;
+}
+
+absl::StatusOr<Service> ParseService(std::size_t i, const YAML::Node& entry) {
+  if (!entry.IsMap()) return ServiceError(i, "expected a mapping");
+  for (const auto& key : entry) {
+    const std::string& k = key.first.Scalar();
+    if (k != "namespace" && k != "name" && k != "workload" && k != "clusterIPs" && k != "ports")
+      return ServiceError(i, absl::StrCat("unknown key \"", absl::CHexEscape(k),
+                                          "\" (expected namespace, name, workload, clusterIPs, "
+                                          "ports)"));
+  }
+  Service s;
+  try {
+    for (const char* field : {"namespace", "name", "workload"})
+      if (!entry[field] || !entry[field].IsScalar() || entry[field].Scalar().empty())
+        return ServiceError(i, absl::StrCat("\"", field, "\" is required"));
+    s.ns = entry["namespace"].Scalar();
+    s.name = entry["name"].Scalar();
+    s.workload = entry["workload"].Scalar();
+    if (entry["clusterIPs"]) s.cluster_ips = entry["clusterIPs"].as<std::vector<std::string>>();
+    const YAML::Node ports = entry["ports"];
+    if (!ports || !ports.IsSequence() || ports.size() == 0)
+      return ServiceError(i, "\"ports\" is required: a list of at least one port");
+    for (const YAML::Node& port : ports) {
+      absl::StatusOr<ServicePort> p = ParseServicePort(port);
+      if (!p.ok()) return ServiceError(i, p.status().message());
+      s.ports.push_back(*p);
+    }
+  } catch (const YAML::Exception& e) {
+    return ServiceError(i, EscapeControlCharacters(e.what()));
+  }
+  for (auto [field, value] : {std::pair<const char*, const std::string&>{"namespace", s.ns},
+                              {"name", s.name},
+                              {"workload", s.workload}})
+    if (std::string why = NameProblem(field, value); !why.empty()) return ServiceError(i, why);
+  if (s.ns.find('/') != std::string::npos || s.name.find('/') != std::string::npos)
+    return ServiceError(i, "\"namespace\" and \"name\" cannot contain '/'");
+  if (std::count(s.workload.begin(), s.workload.end(), '/') != 1)
+    return ServiceError(i,
+                        absl::StrCat("\"workload\": \"", s.workload, "\" is not namespace/name"));
+  if (s.cluster_ips.empty() && std::none_of(s.ports.begin(), s.ports.end(),
+                                            [](const ServicePort& p) { return p.node_port; }))
+    return ServiceError(i, "neither \"clusterIPs\" nor a nodePort: nothing leads to it");
+  for (const std::string& address : s.cluster_ips) {
+    auto parsed = ParseAddress(address);
+    if (!parsed.ok())
+      return ServiceError(i, absl::StrCat("clusterIPs: ", parsed.status().message()));
+    if (std::string why = NonUnicastReason(*parsed); !why.empty())
+      return ServiceError(i, absl::StrCat("clusterIPs: ", address, " is ", why));
+  }
+  return s;
+}
+
 }  // namespace
 
 bool IsReservedPeer(absl::string_view name) {
@@ -139,14 +240,17 @@ absl::StatusOr<Inventory> ParseInventory(absl::string_view yaml) {
     return absl::InvalidArgumentError("inventory: expected a top-level \"workloads\" list");
   for (const auto& key : root) {
     const std::string& k = key.first.Scalar();
-    if (k != "workloads" && k != "networks")
-      return absl::InvalidArgumentError(absl::StrCat("inventory: unknown top-level key \"",
-                                                     absl::CHexEscape(k),
-                                                     "\" (expected workloads, networks)"));
+    if (k != "workloads" && k != "networks" && k != "services")
+      return absl::InvalidArgumentError(
+          absl::StrCat("inventory: unknown top-level key \"", absl::CHexEscape(k),
+                       "\" (expected workloads, networks, services)"));
   }
   YAML::Node networks = root["networks"];
   if (networks && !networks.IsSequence() && !networks.IsNull())
     return absl::InvalidArgumentError("inventory: \"networks\" must be a list");
+  YAML::Node services = root["services"];
+  if (services && !services.IsSequence() && !services.IsNull())
+    return absl::InvalidArgumentError("inventory: \"services\" must be a list");
 
   Inventory inventory;
   for (std::size_t i = 0; i < list.size(); ++i) {
@@ -156,6 +260,10 @@ absl::StatusOr<Inventory> ParseInventory(absl::string_view yaml) {
   for (std::size_t i = 0; networks && i < networks.size(); ++i) {
     BH_ASSIGN_OR_RETURN(NetworkSet n, ParseNetwork(i, networks[i]));
     inventory.networks.push_back(std::move(n));
+  }
+  for (std::size_t i = 0; services && i < services.size(); ++i) {
+    BH_ASSIGN_OR_RETURN(Service s, ParseService(i, services[i]));
+    inventory.services.push_back(std::move(s));
   }
   return inventory;
 }
@@ -262,8 +370,78 @@ absl::StatusOr<IdentityTable> IdentityTable::Build(Inventory inventory,
     table.by_name_.emplace(n.name, identity);
     table.networks_.emplace(identity, std::move(n));
   }
+  for (Service& s : inventory.services) {
+    const std::string id = s.id();
+    if (table.services_.contains(id))
+      return absl::InvalidArgumentError(absl::StrCat("service ", id, " is listed twice"));
+    auto backend = table.by_name_.find(s.workload);
+    if (backend == table.by_name_.end() || !table.by_identity_.contains(backend->second))
+      return absl::InvalidArgumentError(
+          absl::StrCat("service ", id, ": workload ", s.workload, " is not in the inventory"));
+    for (const std::string& address : s.cluster_ips) {
+      BH_ASSIGN_OR_RETURN(bh_addr addr, ParseAddress(address));
+      if (auto owner = table.by_address_.find(addr); owner != table.by_address_.end())
+        return absl::InvalidArgumentError(
+            absl::StrCat("service ", id, ": clusterIP ", address, " is workload ",
+                         table.by_identity_.at(owner->second).id(), "'s address"));
+      for (const ServicePort& p : s.ports) {
+        auto [it, inserted] = table.cluster_ports_.emplace(ServiceKey(addr, p.proto, p.port), id);
+        if (!inserted)
+          return absl::InvalidArgumentError(
+              absl::StrCat("service ", id, ": ", address, " ", ProtocolName(p.proto), "/", p.port,
+                           it->second == id ? " is listed twice"
+                                            : absl::StrCat(" is also service ", it->second)));
+      }
+    }
+    for (const ServicePort& p : s.ports) {
+      if (p.node_port == 0) continue;
+      auto [it, inserted] = table.node_ports_.emplace(std::pair(p.proto, p.node_port), id);
+      if (!inserted)
+        return absl::InvalidArgumentError(absl::StrCat(
+            "service ", id, ": nodePort ", ProtocolName(p.proto), "/", p.node_port,
+            it->second == id ? " is listed twice" : absl::StrCat(" is also service ", it->second)));
+    }
+    table.services_.emplace(id, std::move(s));
+  }
   table.next_free_ = next;
   return table;
+}
+
+ServiceEntries IdentityTable::ServiceEntriesFor(const std::set<bh_addr>& node_addresses) const {
+  ServiceEntries entries;
+  for (const auto& [id, s] : services_) {
+    const std::uint32_t identity = by_name_.find(s.workload)->second;  // checked in Build
+    for (const ServicePort& p : s.ports) {
+      const bh_service_value value{.identity = identity, .target_port_be = htons(p.target_port)};
+      for (const std::string& address : s.cluster_ips)
+        entries[ServiceKey(*ParseAddress(address), p.proto, p.port)] = value;
+      if (p.node_port != 0)
+        for (const bh_addr& addr : node_addresses)
+          entries.try_emplace(ServiceKey(addr, p.proto, p.node_port), value);
+    }
+  }
+  return entries;
+}
+
+std::optional<ServiceTarget> IdentityTable::ServiceAt(const bh_addr& addr, std::uint8_t proto,
+                                                      std::uint16_t port) const {
+  const std::string* id = nullptr;
+  bool node_port = false;
+  if (auto it = cluster_ports_.find(ServiceKey(addr, proto, port)); it != cluster_ports_.end()) {
+    id = &it->second;
+  } else if (auto np = node_ports_.find(std::pair(proto, port)); np != node_ports_.end()) {
+    id = &np->second;
+    node_port = true;
+  } else {
+    return std::nullopt;
+  }
+  const Service& s = services_.at(*id);
+  for (const ServicePort& p : s.ports)
+    if (p.proto == proto && (node_port ? p.node_port : p.port) == port)
+      return ServiceTarget{.service = &s,
+                           .identity = by_name_.find(s.workload)->second,
+                           .target_port = p.target_port};
+  return std::nullopt;
 }
 
 IdentityAssignments IdentityTable::assignments() const {

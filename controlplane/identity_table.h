@@ -11,6 +11,18 @@
 //   networks:                  # optional: peers outside the workloads
 //     - name: payments-api
 //       cidrs: [203.0.113.0/24, "2001:db8:77::/48"]
+//   services:                  # optional: Services kube-proxy rewrites
+//     - namespace: shop
+//       name: api
+//       workload: shop/api     # the workload whose pods are its endpoints
+//       clusterIPs: [10.96.0.10]
+//       ports:                 # protocol TCP and targetPort = port by default
+//         - {port: 80, targetPort: 8080, protocol: TCP, nodePort: 30080}
+//
+// A flow to a Service's ClusterIP and port (or to a node address and its
+// NodePort) is judged and learned at the source's hook as the flow to the
+// backend workload's target port: kube-proxy rewrites the destination only
+// after the packet has left that hook (bpf/README.md, "Services").
 //
 // Strict: an unknown key, an address that cannot be a workload's (loopback,
 // multicast, broadcast, unspecified, link-local...), a control character in
@@ -36,6 +48,7 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -63,9 +76,36 @@ struct NetworkSet {
   std::vector<std::string> cidrs;  // as written
 };
 
+struct ServicePort {
+  std::uint8_t proto = 6;  // IPPROTO_TCP, _UDP or _SCTP
+  std::uint16_t port = 0;
+  std::uint16_t target_port = 0;  // where the backends listen
+  std::uint16_t node_port = 0;    // 0: none
+};
+
+// A Service whose virtual addresses and ports lead to one workload's pods.
+struct Service {
+  std::string ns;
+  std::string name;
+  std::string workload;                  // "namespace/name"
+  std::vector<std::string> cluster_ips;  // as written
+  std::vector<ServicePort> ports;
+
+  std::string id() const { return ns + "/" + name; }
+};
+
 struct Inventory {
   std::vector<Workload> workloads;
   std::vector<NetworkSet> networks;
+  std::vector<Service> services;
+};
+
+// What a flow to a Service is judged as: the backend workload and the port
+// its pods listen on.
+struct ServiceTarget {
+  const Service* service = nullptr;
+  std::uint32_t identity = 0;  // the backend workload
+  std::uint16_t target_port = 0;
 };
 
 // Parses inventory YAML; every error names the entry and the field.
@@ -91,11 +131,16 @@ struct NextIdentities {
 
 // Prefix -> identity: what the datapath's prefix ipcache holds.
 using PrefixEntries = std::map<bh_ipcache_lpm_key, std::uint32_t, PrefixLess>;
+// A Service's address and port -> its backend workload and target port:
+// what the datapath's services map holds.
+using ServiceEntries = std::map<bh_service_key, bh_service_value, ServiceKeyLess>;
 
 class IdentityTable {
  public:
-  // Fails on a duplicate workload or network set, an address or CIDR that
-  // does not parse, an address claimed twice, a prefix in two sets.
+  // Fails on a duplicate workload, network set or Service, an address or
+  // CIDR that does not parse, an address claimed twice, a prefix in two
+  // sets, a Service whose workload is not listed, a Service address and
+  // port (or NodePort) given twice, a ClusterIP that is a workload's.
   // `previous`: numbers to keep (entries no longer listed, or outside their
   // kind's range, are ignored). `next`: new entries take numbers from here
   // up (and above every kept one), so no number is given twice.
@@ -135,6 +180,16 @@ class IdentityTable {
   const std::map<bh_addr, std::uint32_t>& addresses() const { return by_address_; }
   // Every network set's prefixes -> its identity.
   const PrefixEntries& prefixes() const { return prefixes_; }
+  // Services by "namespace/name".
+  const std::map<std::string, Service>& services() const { return services_; }
+  // The services map: every ClusterIP x port, and every address in
+  // `node_addresses` x NodePort.
+  ServiceEntries ServiceEntriesFor(const std::set<bh_addr>& node_addresses) const;
+  // The Service a flow the datapath marked BH_FLOW_SERVICE went to: by
+  // ClusterIP and port, else by NodePort (the datapath matched one of the
+  // node's addresses).
+  std::optional<ServiceTarget> ServiceAt(const bh_addr& addr, std::uint8_t proto,
+                                         std::uint16_t port) const;
   // What to persist so the next Build() keeps these numbers.
   IdentityAssignments assignments() const;
   // The lowest numbers never given: persist them with assignments().
@@ -145,6 +200,10 @@ class IdentityTable {
   std::map<std::uint32_t, NetworkSet> networks_;
   std::map<bh_addr, std::uint32_t> by_address_;
   PrefixEntries prefixes_;
+  std::map<std::string, Service> services_;
+  // (address, proto, port) and (proto, NodePort) -> the Service's id.
+  std::map<bh_service_key, std::string, ServiceKeyLess> cluster_ports_;
+  std::map<std::pair<std::uint8_t, std::uint16_t>, std::string> node_ports_;
   IdentityAssignments by_name_;
   NextIdentities next_free_;
 };

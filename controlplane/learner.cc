@@ -37,6 +37,17 @@ std::optional<SegmentKey> Learner::Observe(const bh_flow_event& event) {
   SegmentKey key{.from = identities_.NameOf(event.src_identity),
                  .to = identities_.NameOf(event.dst_identity),
                  .proto = event.proto};
+  // A flow to a Service was judged as the flow to its backend (the event's
+  // dst_identity): the server port is the backend's target port.
+  std::uint16_t dport = ntohs(event.dport_be);
+  if (event.flags & BH_FLOW_SERVICE) {
+    std::optional<ServiceTarget> target = identities_.ServiceAt(event.daddr, event.proto, dport);
+    if (!target || target->identity != event.dst_identity) {  // the inventory changed since
+      ++counters_.unknown_peer;
+      return std::nullopt;
+    }
+    dport = target->target_port;
+  }
   switch (event.proto) {
     case IPPROTO_TCP:
       // The server's port: from a SYN, or from the workload's own
@@ -45,11 +56,10 @@ std::optional<SegmentKey> Learner::Observe(const bh_flow_event& event) {
         ++counters_.untrusted_port;
         return std::nullopt;
       }
-      key.port = ntohs(event.dport_be);
+      key.port = dport;
       break;
     case IPPROTO_UDP: {
       std::uint16_t sport = ntohs(event.sport_be);
-      std::uint16_t dport = ntohs(event.dport_be);
       bool answer_shaped = (sport < kEphemeralPortStart && dport >= kEphemeralPortStart) ||
                            (sport < 1024 && dport >= 1024);
       if (answer_shaped) {

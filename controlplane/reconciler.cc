@@ -20,6 +20,9 @@ bool Same(const bh_policy_value& a, const bh_policy_value& b) {
 bool Same(const bh_guardrail_value& a, const bh_guardrail_value& b) {
   return a.guardrail_id == b.guardrail_id && a.action == b.action;
 }
+bool Same(const bh_service_value& a, const bh_service_value& b) {
+  return a.identity == b.identity && a.target_port_be == b.target_port_be;
+}
 bool Same(const bh_endpoint_value& a, const bh_endpoint_value& b) {
   return a.identity == b.identity && a.netnsid_plus1 == b.netnsid_plus1;
 }
@@ -33,6 +36,7 @@ const char* SizeFlagOf(absl::string_view map) {
   if (map == "bh_policy") return "--policy-max";
   if (map == "bh_policy_ranges") return "--policy-ranges-max";
   if (map == "bh_guardrails") return "--guardrails-max";
+  if (map == "bh_services") return "--services-max";
   if (map == "bh_ipcache") return "--ipcache-max";
   if (map == "bh_ipcache_lpm") return "--prefixes-max";
   if (map == "bh_modes") return "--identities-max";
@@ -141,6 +145,9 @@ absl::Status Reconciler::Adopt() {
   EndpointEntries endpoints;
   ModeEntries modes;
   GuardrailEntries guardrails;
+  ServiceEntries services;
+  BH_RETURN_IF_ERROR(datapath_.services().ForEach(
+      [&](const bh_service_key& key, const bh_service_value& value) { services[key] = value; }));
   BH_RETURN_IF_ERROR(datapath_.guardrails().ForEach(
       [&](const bh_policy_lpm_key& key, const bh_guardrail_value& value) {
         guardrails[key] = value;
@@ -161,8 +168,9 @@ absl::Status Reconciler::Adopt() {
       datapath_.modes().ForEach([&](std::uint32_t identity, const bh_mode_value& value) {
         modes[identity] = static_cast<bh_mode>(value.mode);
       }));
-  installed_ = {std::move(policy),    std::move(ranges), std::move(ipcache),   std::move(prefixes),
-                std::move(endpoints), std::move(modes),  std::move(guardrails)};
+  installed_ = {std::move(policy),     std::move(ranges),    std::move(ipcache),
+                std::move(prefixes),   std::move(endpoints), std::move(modes),
+                std::move(guardrails), std::move(services)};
   return absl::OkStatus();
 }
 
@@ -191,6 +199,9 @@ absl::StatusOr<ApplyCounts> Reconciler::Apply(const MapContents& wanted) {
     changes.push_back(MakeChange(datapath_.ipcache_prefixes(), *installed_.prefixes,
                                  *wanted.prefixes,
                                  [](std::uint32_t id) { return ToKernelIdentity(id); }));
+  if (wanted.services)
+    changes.push_back(MakeChange(datapath_.services(), *installed_.services, *wanted.services,
+                                 [](const bh_service_value& v) { return v; }));
   if (wanted.endpoints)
     changes.push_back(MakeChange(datapath_.endpoints(), *installed_.endpoints, *wanted.endpoints,
                                  [](const bh_endpoint_value& v) { return v; }));
@@ -212,6 +223,7 @@ absl::StatusOr<ApplyCounts> Reconciler::Apply(const MapContents& wanted) {
   if (wanted.endpoints) after.endpoints = wanted.endpoints;
   if (wanted.modes) after.modes = wanted.modes;
   if (wanted.guardrails) after.guardrails = wanted.guardrails;
+  if (wanted.services) after.services = wanted.services;
   std::uint32_t lookups_before = datapath_.lookups();
   absl::Status status = datapath_.SetLookups(lookups_before | LookupsOf(after));
   for (const auto& change : changes)
@@ -243,6 +255,7 @@ std::uint32_t Reconciler::LookupsOf(const MapContents& contents) {
   if (contents.policy_ranges && !contents.policy_ranges->empty())
     lookups |= BH_LOOKUP_POLICY_RANGES;
   if (contents.guardrails && !contents.guardrails->empty()) lookups |= BH_LOOKUP_GUARDRAILS;
+  if (contents.services && !contents.services->empty()) lookups |= BH_LOOKUP_SERVICES;
   return lookups;
 }
 

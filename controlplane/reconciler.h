@@ -1,5 +1,5 @@
 // The one writer of the datapath's maps: ipcache (exact and prefixes),
-// policy, modes, endpoints
+// policy, guardrails, services, modes, endpoints
 // (and the epoch that tells the programs to decide again).
 //
 // The rest of the agent says what the maps must hold (MapContents, or one
@@ -9,7 +9,7 @@
 //   1. capacity first: a change that would not fit is refused before any
 //      write, naming the map, its size and what it would need;
 //   2. additions and changes, in the order guardrails, policy, modes,
-//      ipcache, prefixes, endpoints (a guardrail is in force before any
+//      ipcache, prefixes, services, endpoints (a guardrail is in force before any
 //      segment it overrides) (a workload is never put in enforce before the segments it
 //      needs are in, and never given an address or interface before its
 //      mode, so it is never unmanaged in between);
@@ -57,6 +57,7 @@ struct MapContents {
   std::optional<EndpointEntries> endpoints;
   std::optional<ModeEntries> modes;
   std::optional<GuardrailEntries> guardrails;
+  std::optional<ServiceEntries> services;
 };
 
 // Entries written and removed by one Apply, for logs and tests.
@@ -85,9 +86,9 @@ class Reconciler {
   // The BH_LOOKUP_* bits `contents` needs.
   static std::uint32_t LookupsOf(const MapContents& contents);
 
-  MapContents installed_{PolicyEntries{},   PolicyRangeEntries{}, IpcacheEntries{},
-                         PrefixEntries{},   EndpointEntries{},    ModeEntries{},
-                         GuardrailEntries{}};
+  MapContents installed_{PolicyEntries{},    PolicyRangeEntries{}, IpcacheEntries{},
+                         PrefixEntries{},    EndpointEntries{},    ModeEntries{},
+                         GuardrailEntries{}, ServiceEntries{}};
 };
 
 }  // namespace bulkhead

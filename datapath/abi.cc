@@ -235,6 +235,19 @@ bool PolicyLpmKeyLess::operator()(const bh_policy_lpm_key& a, const bh_policy_lp
          std::tie(b.src_identity, b.dst_identity, b.proto, b.dport_be, b.prefixlen);
 }
 
+bool ServiceKeyLess::operator()(const bh_service_key& a, const bh_service_key& b) const {
+  return std::tie(a.addr, a.proto, a.port_be) < std::tie(b.addr, b.proto, b.port_be);
+}
+
+bh_service_key ServiceKey(const bh_addr& addr, std::uint8_t proto, std::uint16_t port) {
+  return {.addr = addr, .port_be = htons(port), .proto = proto, .pad = 0};
+}
+
+std::string DescribeKey(const bh_service_key& key) {
+  return absl::StrCat(FormatAddress(key.addr), " ", ProtocolName(key.proto), "/",
+                      ntohs(key.port_be));
+}
+
 std::vector<bh_policy_lpm_key> PortRangeKeys(std::uint32_t src_identity, std::uint32_t dst_identity,
                                              std::uint8_t proto, std::uint16_t first,
                                              std::uint16_t last) {

@@ -21,6 +21,8 @@ static_assert(sizeof(bh_policy_key) == 12);
 static_assert(sizeof(bh_policy_value) == 8);
 static_assert(sizeof(bh_policy_lpm_key) == 16);
 static_assert(sizeof(bh_guardrail_value) == 8);
+static_assert(sizeof(bh_service_key) == 20);
+static_assert(sizeof(bh_service_value) == 8);
 static_assert(BH_STAT_MAX <= BH_STAT_SLOTS);
 static_assert(sizeof(bh_mode_value) == 4);
 static_assert(sizeof(bh_endpoint_value) == 8);
@@ -69,6 +71,8 @@ bh_policy_key PolicyKey(std::uint32_t src_identity, std::uint32_t dst_identity, 
 std::vector<bh_policy_lpm_key> PortRangeKeys(std::uint32_t src_identity, std::uint32_t dst_identity,
                                              std::uint8_t proto, std::uint16_t first,
                                              std::uint16_t last);
+// A Service's address and port, as from_endpoint looks it up.
+bh_service_key ServiceKey(const bh_addr& addr, std::uint8_t proto, std::uint16_t port);
 // A key for any protocol and port between two identities.
 bh_policy_lpm_key AnyProtocolKey(std::uint32_t src_identity, std::uint32_t dst_identity);
 // A flow's conntrack key, as the programs make it (bpf/lib/conntrack.h):
@@ -84,6 +88,7 @@ std::string DescribeKey(const bh_ipcache_lpm_key& key);
 std::string DescribeKey(const bh_policy_lpm_key& key);
 std::string DescribeKey(const bh_ct_key& key);
 std::string DescribeKey(const bh_frag_key& key);
+std::string DescribeKey(const bh_service_key& key);
 std::string DescribeKey(const bh_drop_report_key& key);
 std::string DescribeKey(std::uint32_t key);
 
@@ -100,6 +105,10 @@ struct PolicyKeyLess {
 // Ranges and guardrail keys ordered field by field.
 struct PolicyLpmKeyLess {
   bool operator()(const bh_policy_lpm_key& a, const bh_policy_lpm_key& b) const;
+};
+// Service keys ordered by address, protocol, port.
+struct ServiceKeyLess {
+  bool operator()(const bh_service_key& a, const bh_service_key& b) const;
 };
 // Prefixes ordered by address, then length.
 struct PrefixLess {

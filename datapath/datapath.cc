@@ -157,17 +157,12 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
 
   const MapSizes& sizes = options.sizes;
   const std::pair<const char*, std::uint32_t> wanted[] = {
-      {"bh_ct", sizes.conntrack},
-      {"bh_ct_new", sizes.conntrack_new},
-      {"bh_ipcache", sizes.ipcache},
-      {"bh_ipcache_lpm", sizes.ipcache_prefixes},
-      {"bh_policy", sizes.policy},
-      {"bh_policy_ranges", sizes.policy_ranges},
-      {"bh_guardrails", sizes.guardrails},
-      {"bh_modes", sizes.identities},
-      {"bh_endpoints", sizes.endpoints},
-      {"bh_frags", sizes.fragments},
-      {"bh_drop_reports", sizes.drop_reports},
+      {"bh_ct", sizes.conntrack},          {"bh_ct_new", sizes.conntrack_new},
+      {"bh_ipcache", sizes.ipcache},       {"bh_ipcache_lpm", sizes.ipcache_prefixes},
+      {"bh_policy", sizes.policy},         {"bh_policy_ranges", sizes.policy_ranges},
+      {"bh_guardrails", sizes.guardrails}, {"bh_services", sizes.services},
+      {"bh_modes", sizes.identities},      {"bh_endpoints", sizes.endpoints},
+      {"bh_frags", sizes.fragments},       {"bh_drop_reports", sizes.drop_reports},
       {"bh_events", sizes.event_bytes},
   };
   for (bpf_object* obj : {endpoint->obj, uplink->obj}) {
@@ -205,9 +200,10 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   auto dp = std::unique_ptr<Datapath>(new Datapath(endpoint, uplink, options));
   for (const absl::Status& layout :
        {dp->ipcache_.CheckLayout(), dp->ipcache_lpm_.CheckLayout(), dp->policy_.CheckLayout(),
-        dp->policy_ranges_.CheckLayout(), dp->guardrails_.CheckLayout(), dp->modes_.CheckLayout(),
-        dp->endpoints_.CheckLayout(), dp->conntrack_.CheckLayout(),
-        dp->conntrack_new_.CheckLayout(), dp->fragments_.CheckLayout(), dp->epoch_.CheckLayout()})
+        dp->policy_ranges_.CheckLayout(), dp->guardrails_.CheckLayout(),
+        dp->services_.CheckLayout(), dp->modes_.CheckLayout(), dp->endpoints_.CheckLayout(),
+        dp->conntrack_.CheckLayout(), dp->conntrack_new_.CheckLayout(),
+        dp->fragments_.CheckLayout(), dp->epoch_.CheckLayout()})
     BH_RETURN_IF_ERROR(layout);
   // Continue the epoch a pinned map kept: a restarted agent must never
   // reuse an epoch under which entries were cached with other maps.
@@ -230,6 +226,7 @@ Datapath::Datapath(endpoint_bpf* endpoint, uplink_bpf* uplink, DatapathOptions o
       policy_(bpf_map__fd(endpoint->maps.bh_policy), "bh_policy"),
       policy_ranges_(bpf_map__fd(endpoint->maps.bh_policy_ranges), "bh_policy_ranges"),
       guardrails_(bpf_map__fd(endpoint->maps.bh_guardrails), "bh_guardrails"),
+      services_(bpf_map__fd(endpoint->maps.bh_services), "bh_services"),
       modes_(bpf_map__fd(endpoint->maps.bh_modes), "bh_modes"),
       endpoints_(bpf_map__fd(endpoint->maps.bh_endpoints), "bh_endpoints"),
       conntrack_(bpf_map__fd(endpoint->maps.bh_ct), "bh_ct"),

@@ -48,7 +48,7 @@ namespace bulkhead {
 
 // Entries per map (the event ring buffer: bytes, a power of two). Memory,
 // roughly, per entry: conntrack 140 B, fragments 110 B, drop reports
-// 120 B, ipcache 80 B, policy 70 B; prefixes, policy ranges and
+// 120 B, ipcache 80 B, policy 70 B, services 80 B; prefixes, policy ranges and
 // guardrails ~100 B (allocated as used).
 struct MapSizes {
   std::uint32_t conntrack = 262144;     // confirmed flows (bh_ct)
@@ -58,6 +58,7 @@ struct MapSizes {
   std::uint32_t policy = 65536;         // segments, as identity pairs x ports
   std::uint32_t policy_ranges = 16384;  // port-range segments, as prefixes of ports
   std::uint32_t guardrails = 65536;     // guardrail entries, as identity pairs x exceptions
+  std::uint32_t services = 16384;       // Services' addresses x ports (ClusterIPs, NodePorts)
   std::uint32_t identities = 65536;     // workloads with a mode
   std::uint32_t endpoints = 16384;      // bound interfaces
   std::uint32_t fragments = 8192;
@@ -127,6 +128,7 @@ class Datapath {
   TypedMap<bh_policy_key, bh_policy_value>& policy() { return policy_; }
   TypedMap<bh_policy_lpm_key, bh_policy_value>& policy_ranges() { return policy_ranges_; }
   TypedMap<bh_policy_lpm_key, bh_guardrail_value>& guardrails() { return guardrails_; }
+  TypedMap<bh_service_key, bh_service_value>& services() { return services_; }
   TypedMap<std::uint32_t, bh_mode_value>& modes() { return modes_; }
   TypedMap<std::uint32_t, bh_endpoint_value>& endpoints() { return endpoints_; }
   TypedMap<bh_ct_key, bh_ct_entry>& conntrack() { return conntrack_; }
@@ -154,6 +156,7 @@ class Datapath {
   TypedMap<bh_policy_key, bh_policy_value> policy_;
   TypedMap<bh_policy_lpm_key, bh_policy_value> policy_ranges_;
   TypedMap<bh_policy_lpm_key, bh_guardrail_value> guardrails_;
+  TypedMap<bh_service_key, bh_service_value> services_;
   TypedMap<std::uint32_t, bh_mode_value> modes_;
   TypedMap<std::uint32_t, bh_endpoint_value> endpoints_;
   TypedMap<bh_ct_key, bh_ct_entry> conntrack_;

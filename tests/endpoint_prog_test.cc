@@ -827,6 +827,82 @@ TEST_F(DatapathBehaviourTest, AGuardrailDropsInEveryModeAndItsExceptionsDoNot) {
   EXPECT_EQ(Send(From(Tcp(kV4.frontend, kV4.api, 40003, 8080, kSyn))), TC_ACT_OK);
 }
 
+// kube-proxy rewrites a Service's address only after the packet left the
+// source's hook: from_endpoint judges the flow as the one to the backend's
+// target port, replies from the Service's address included.
+TEST_F(DatapathBehaviourTest, AFlowToAServiceIsJudgedAsTheFlowToItsBackend) {
+  for (const Family* f : {&kV4, &kV6}) {
+    SCOPED_TRACE(f->name);
+    Load();
+    const char* vip = f == &kV4 ? "10.244.254.10" : "fd00:244::fe10";
+    ASSERT_TRUE(dp_->services()
+                    .Update(ServiceKey(*ParseAddress(vip), IPPROTO_TCP, 80),
+                            {.identity = kApi, .target_port_be = htons(8080)})
+                    .ok());
+    ASSERT_TRUE(dp_->services()
+                    .Update(ServiceKey(*ParseAddress(vip), IPPROTO_TCP, 81),
+                            {.identity = kApi, .target_port_be = htons(9090)})
+                    .ok());
+    ASSERT_TRUE(dp_->SetLookups(BH_LOOKUP_SERVICES).ok());
+    ASSERT_TRUE(dp_->BumpEpoch().ok());
+
+    // Port 80 leads to api:8080, which frontend may reach.
+    const Frame syn = Tcp(f->frontend, vip, 40000, 80, kSyn);
+    EXPECT_EQ(Send(From(syn)), TC_ACT_OK);
+    auto events = DrainEvents();
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].dst_identity, kApi);
+    EXPECT_EQ(events[0].segment_id, 1u);
+    EXPECT_EQ(ntohs(events[0].dport_be), 80) << "the event keeps the packet's port";
+    EXPECT_TRUE(events[0].flags & BH_FLOW_SERVICE);
+    const Frame answer = Tcp(vip, f->frontend, 80, 40000, kSynAck);
+    EXPECT_EQ(Send(To(answer, kFrontendIf)), TC_ACT_OK) << "the Service's answer is a reply";
+
+    // Port 81 leads to api:9090, which no segment allows: dropped, reported
+    // as the flow to api.
+    EXPECT_EQ(Send(From(Tcp(f->frontend, vip, 40001, 81, kSyn))), TC_ACT_SHOT);
+    events = DrainEvents();
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].verdict, BH_VERDICT_DROPPED);
+    EXPECT_EQ(events[0].reason, BH_REASON_POLICY);
+    EXPECT_EQ(events[0].dst_identity, kApi);
+    EXPECT_TRUE(events[0].flags & BH_FLOW_SERVICE);
+
+    // Revoked: the Service's reply is decided again, as the flow to api.
+    Revoke(kFrontend, kApi, IPPROTO_TCP, 8080);
+    EXPECT_EQ(Send(To(Tcp(vip, f->frontend, 80, 40000, kAck), kFrontendIf)), TC_ACT_SHOT);
+    EXPECT_EQ(Send(From(Tcp(f->frontend, vip, 40000, 80, kAck))), TC_ACT_SHOT);
+    Allow(kFrontend, kApi, IPPROTO_TCP, 8080, 9);
+    ASSERT_TRUE(dp_->BumpEpoch().ok());
+    EXPECT_EQ(Send(From(Tcp(f->frontend, vip, 40000, 80, kAck))), TC_ACT_OK);
+
+    // A guardrail on frontend -> api holds through the Service.
+    ASSERT_TRUE(dp_->guardrails()
+                    .Update(AnyProtocolKey(kFrontend, kApi),
+                            {.guardrail_id = 7, .action = BH_GUARDRAIL_DENY})
+                    .ok());
+    ASSERT_TRUE(dp_->SetLookups(BH_LOOKUP_SERVICES | BH_LOOKUP_GUARDRAILS).ok());
+    ASSERT_TRUE(dp_->BumpEpoch().ok());
+    EXPECT_EQ(Send(From(Tcp(f->frontend, vip, 40002, 80, kSyn))), TC_ACT_SHOT);
+    events = DrainEvents();
+    ASSERT_FALSE(events.empty());
+    EXPECT_EQ(events.back().reason, BH_REASON_GUARDRAIL);
+    ASSERT_TRUE(dp_->guardrails().Delete(AnyProtocolKey(kFrontend, kApi)).ok());
+
+    // Another protocol on the same address and port is not the Service.
+    EXPECT_EQ(Send(From(Udp(f->frontend, vip, 40003, 80))), TC_ACT_SHOT);
+    events = DrainEvents();
+    ASSERT_FALSE(events.empty());
+    EXPECT_EQ(events.back().dst_identity, BH_IDENTITY_WORLD);
+    EXPECT_FALSE(events.back().flags & BH_FLOW_SERVICE);
+
+    // The lookups bit off: the map is not consulted.
+    ASSERT_TRUE(dp_->SetLookups(0).ok());
+    ASSERT_TRUE(dp_->BumpEpoch().ok());
+    EXPECT_EQ(Send(From(Tcp(f->frontend, vip, 40004, 80, kSyn))), TC_ACT_SHOT);
+  }
+}
+
 TEST_F(DatapathBehaviourTest, UplinkDropsPacketsClaimingTheNodesAddress) {
   EXPECT_EQ(Send({kUplink, kUnboundIf, Tcp(kV4.node, kV4.api, 40000, 8080, kSyn)}), XDP_DROP);
   auto events = DrainEvents();

@@ -1,4 +1,9 @@
 // Reading the inventory: what is accepted, and that errors say where.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <tuple>
+
 #include "absl/strings/str_cat.h"
 #include "controlplane/identity_table.h"
 #include "gmock/gmock.h"
@@ -57,8 +62,9 @@ TEST(InventoryTest, NetworkSetErrorsNameTheEntryAndField) {
   EXPECT_THAT(error("  - {name: a/b, cidrs: [10.0.0.0/8]}\n"), HasSubstr("cannot contain '/'"));
   EXPECT_THAT(error("  - {name: \"a\\x01\", cidrs: [10.0.0.0/8]}\n"),
               HasSubstr("control character"));
-  EXPECT_THAT(std::string(ParseInventory("workloads: []\nnetwork: []\n").status().message()),
-              HasSubstr("unknown top-level key \"network\" (expected workloads, networks)"));
+  EXPECT_THAT(
+      std::string(ParseInventory("workloads: []\nnetwork: []\n").status().message()),
+      HasSubstr("unknown top-level key \"network\" (expected workloads, networks, services)"));
 }
 
 TEST(IdentityTableTest, NetworkSetsAreNamedPeersWithNumbersOfTheirOwn) {
@@ -86,6 +92,115 @@ TEST(IdentityTableTest, NetworkSetsAreNamedPeersWithNumbersOfTheirOwn) {
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->IdentityOf("payments-api"), payments);
   EXPECT_GT(*again->IdentityOf("a-first"), *table->IdentityOf("payments-api"));
+}
+
+constexpr char kShopWithServices[] = R"(
+workloads:
+  - {namespace: shop, name: frontend, addresses: [10.244.1.10]}
+  - {namespace: shop, name: api, addresses: [10.244.1.20, "fd00:244::20"]}
+services:
+  - namespace: shop
+    name: api
+    workload: shop/api
+    clusterIPs: [10.96.0.10, "fd00:96::10"]
+    ports:
+      - {port: 80, targetPort: 8080, nodePort: 30080}
+      - {port: 53, protocol: UDP}
+)";
+
+TEST(IdentityTableTest, AServiceLeadsToItsWorkloadsTargetPort) {
+  auto inventory = ParseInventory(kShopWithServices);
+  ASSERT_TRUE(inventory.ok()) << inventory.status();
+  ASSERT_EQ(inventory->services.size(), 1u);
+  const Service& parsed = inventory->services[0];
+  EXPECT_EQ(parsed.id(), "shop/api");
+  ASSERT_EQ(parsed.ports.size(), 2u);
+  EXPECT_EQ(parsed.ports[0].proto, IPPROTO_TCP) << "TCP by default";
+  EXPECT_EQ(parsed.ports[1].target_port, 53) << "targetPort is the port by default";
+  auto table = IdentityTable::Build(*std::move(inventory));
+  ASSERT_TRUE(table.ok()) << table.status();
+  const std::uint32_t api = *table->IdentityOf("shop/api");
+
+  const bh_addr node = *ParseAddress("10.244.0.1");
+  ServiceEntries entries = table->ServiceEntriesFor({node});
+  // 2 ClusterIPs x 2 ports, and the NodePort on the node's one address.
+  ASSERT_EQ(entries.size(), 5u);
+  for (auto [address, proto, port, target] : {std::tuple{"10.96.0.10", IPPROTO_TCP, 80, 8080},
+                                              {"fd00:96::10", IPPROTO_TCP, 80, 8080},
+                                              {"10.96.0.10", IPPROTO_UDP, 53, 53},
+                                              {"10.244.0.1", IPPROTO_TCP, 30080, 8080}}) {
+    auto it = entries.find(ServiceKey(*ParseAddress(address), proto, port));
+    ASSERT_NE(it, entries.end()) << address << " " << port;
+    EXPECT_EQ(it->second.identity, api);
+    EXPECT_EQ(ntohs(it->second.target_port_be), target);
+    auto at = table->ServiceAt(*ParseAddress(address), proto, port);
+    ASSERT_TRUE(at.has_value()) << address << " " << port;
+    EXPECT_EQ(at->service->id(), "shop/api");
+    EXPECT_EQ(at->target_port, target);
+  }
+  EXPECT_FALSE(table->ServiceAt(*ParseAddress("10.96.0.10"), IPPROTO_UDP, 80).has_value());
+  EXPECT_FALSE(table->ServiceAt(*ParseAddress("10.96.0.11"), IPPROTO_TCP, 80).has_value());
+}
+
+TEST(IdentityTableTest, ServiceErrorsNameTheServiceAndField) {
+  auto parse_error = [](absl::string_view services) {
+    return std::string(
+        ParseInventory(absl::StrCat("workloads: []\nservices:\n", services)).status().message());
+  };
+  EXPECT_THAT(
+      parse_error("  - {name: a, workload: x/y, clusterIPs: [10.96.0.1], ports: [{port: 80}]}\n"),
+      HasSubstr("services[0]: \"namespace\" is required"));
+  EXPECT_THAT(parse_error("  - {namespace: x, name: a, workload: x/y, clusterIPs: [10.96.0.1]}\n"),
+              HasSubstr("\"ports\" is required"));
+  EXPECT_THAT(parse_error("  - {namespace: x, name: a, workload: y, clusterIPs: [10.96.0.1], "
+                          "ports: [{port: 80}]}\n"),
+              HasSubstr("\"workload\": \"y\" is not namespace/name"));
+  EXPECT_THAT(parse_error("  - {namespace: x, name: a, workload: x/y, clusterIP: 10.96.0.1, "
+                          "ports: [{port: 80}]}\n"),
+              HasSubstr("unknown key \"clusterIP\""));
+  EXPECT_THAT(parse_error("  - {namespace: x, name: a, workload: x/y, clusterIPs: [10.96.0.1], "
+                          "ports: [{port: 0}]}\n"),
+              HasSubstr("\"port\": expected a port from 1 to 65535"));
+  EXPECT_THAT(parse_error("  - {namespace: x, name: a, workload: x/y, clusterIPs: [10.96.0.1], "
+                          "ports: [{port: 80, targetPort: http}]}\n"),
+              HasSubstr("a named target port"));
+  EXPECT_THAT(parse_error("  - {namespace: x, name: a, workload: x/y, clusterIPs: [10.96.0.1], "
+                          "ports: [{port: 80, protocol: ICMP}]}\n"),
+              HasSubstr("expected TCP, UDP or SCTP"));
+  EXPECT_THAT(parse_error("  - {namespace: x, name: a, workload: x/y, clusterIPs: [127.0.0.1], "
+                          "ports: [{port: 80}]}\n"),
+              HasSubstr("clusterIPs: 127.0.0.1 is"));
+  EXPECT_THAT(parse_error("  - {namespace: x, name: a, workload: x/y, ports: [{port: 80}]}\n"),
+              HasSubstr("nothing leads to it"));
+
+  auto build_error = [](absl::string_view services) {
+    auto inventory = ParseInventory(absl::StrCat(
+        "workloads:\n  - {namespace: shop, name: api, addresses: [10.244.1.20]}\nservices:\n",
+        services));
+    EXPECT_TRUE(inventory.ok()) << inventory.status();
+    return std::string(IdentityTable::Build(*std::move(inventory)).status().message());
+  };
+  EXPECT_THAT(build_error("  - {namespace: shop, name: a, workload: shop/db, clusterIPs: "
+                          "[10.96.0.1], ports: [{port: 80}]}\n"),
+              HasSubstr("service shop/a: workload shop/db is not in the inventory"));
+  EXPECT_THAT(build_error("  - {namespace: shop, name: a, workload: shop/api, clusterIPs: "
+                          "[10.244.1.20], ports: [{port: 80}]}\n"),
+              HasSubstr("clusterIP 10.244.1.20 is workload shop/api's address"));
+  EXPECT_THAT(build_error("  - {namespace: shop, name: a, workload: shop/api, clusterIPs: "
+                          "[10.96.0.1], ports: [{port: 80}]}\n"
+                          "  - {namespace: shop, name: b, workload: shop/api, clusterIPs: "
+                          "[10.96.0.1], ports: [{port: 80}]}\n"),
+              HasSubstr("10.96.0.1 tcp/80 is also service shop/a"));
+  EXPECT_THAT(build_error("  - {namespace: shop, name: a, workload: shop/api, clusterIPs: "
+                          "[10.96.0.1], ports: [{port: 80, nodePort: 30080}]}\n"
+                          "  - {namespace: shop, name: b, workload: shop/api, clusterIPs: "
+                          "[10.96.0.2], ports: [{port: 80, nodePort: 30080}]}\n"),
+              HasSubstr("nodePort tcp/30080 is also service shop/a"));
+  EXPECT_THAT(build_error("  - {namespace: shop, name: a, workload: shop/api, clusterIPs: "
+                          "[10.96.0.1], ports: [{port: 80}]}\n"
+                          "  - {namespace: shop, name: a, workload: shop/api, clusterIPs: "
+                          "[10.96.0.2], ports: [{port: 80}]}\n"),
+              HasSubstr("service shop/a is listed twice"));
 }
 
 TEST(IdentityTableTest, APrefixInTwoNetworkSetsIsRefused) {

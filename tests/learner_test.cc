@@ -15,11 +15,18 @@ namespace {
 class LearnerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto table = IdentityTable::Build(
-        Inventory{.workloads = {{.ns = "shop", .name = "frontend", .addresses = {"10.244.1.10"}},
-                                {.ns = "shop", .name = "api", .addresses = {"10.244.1.20"}},
-                                {.ns = "shop", .name = "db", .addresses = {"10.244.1.30"}}},
-                  .networks = {{.name = "payments-api", .cidrs = {"203.0.113.0/24"}}}});
+    auto table = IdentityTable::Build(Inventory{
+        .workloads = {{.ns = "shop", .name = "frontend", .addresses = {"10.244.1.10"}},
+                      {.ns = "shop", .name = "api", .addresses = {"10.244.1.20"}},
+                      {.ns = "shop", .name = "db", .addresses = {"10.244.1.30"}}},
+        .networks = {{.name = "payments-api", .cidrs = {"203.0.113.0/24"}}},
+        .services = {
+            {.ns = "shop",
+             .name = "api",
+             .workload = "shop/api",
+             .cluster_ips = {"10.96.0.10"},
+             .ports = {
+                 {.proto = IPPROTO_TCP, .port = 80, .target_port = 8080, .node_port = 30080}}}}});
     ASSERT_TRUE(table.ok()) << table.status();
     identities_ = std::make_unique<IdentityTable>(*std::move(table));
     frontend_ = *identities_->IdentityOf("shop/frontend");
@@ -59,6 +66,27 @@ TEST_F(LearnerTest, LearnsServerPortNotEphemeralPort) {
   auto segment = learner_->Observe(TcpSyn(frontend_, 43512, api_, 8080));
   ASSERT_TRUE(segment.has_value());
   EXPECT_EQ(*segment, (SegmentKey{"shop/frontend", "shop/api", IPPROTO_TCP, 8080}));
+}
+
+// The datapath judged a flow to a Service as the flow to its backend; the
+// segment names the backend's target port, never the Service's.
+TEST_F(LearnerTest, AFlowToAServiceIsLearnedAsTheBackendsTargetPort) {
+  bh_flow_event e = TcpSyn(frontend_, 43512, api_, 80);
+  e.daddr = *ParseAddress("10.96.0.10");
+  e.flags |= BH_FLOW_SERVICE;
+  auto segment = learner_->Observe(e);
+  ASSERT_TRUE(segment.has_value());
+  EXPECT_EQ(ToString(*segment), "shop/frontend -> shop/api : tcp/8080");
+  // By NodePort, on any node address.
+  e.daddr = *ParseAddress("10.244.0.1");
+  e.dport_be = htons(30080);
+  segment = learner_->Observe(e);
+  ASSERT_TRUE(segment.has_value());
+  EXPECT_EQ(ToString(*segment), "shop/frontend -> shop/api : tcp/8080");
+  // A Service the agent no longer knows teaches nothing.
+  e.daddr = *ParseAddress("10.96.0.11");
+  e.dport_be = htons(80);
+  EXPECT_FALSE(learner_->Observe(e).has_value());
 }
 
 TEST_F(LearnerTest, ManyClientPortsAreOneSegment) {

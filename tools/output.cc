@@ -48,6 +48,18 @@ std::string EndpointText(const bulkhead::v1::Endpoint& e, bulkhead::v1::Protocol
   return absl::StrCat(e.workload(), " (", address, ")");
 }
 
+// A flow to a Service: its backend and target port, then what the packet
+// was addressed to.
+std::string DestinationText(const bulkhead::v1::Flow& f) {
+  if (f.service_port() == 0) return EndpointText(f.destination(), f.protocol());
+  const bulkhead::v1::Endpoint& e = f.destination();
+  std::string address = e.ip();
+  if (address.find(':') != std::string::npos) address = absl::StrCat("[", address, "]");
+  return absl::StrCat(e.workload(), ":", e.port(), " (service ",
+                      f.service().empty() ? "?" : f.service(), " ", address, ":", f.service_port(),
+                      ")");
+}
+
 std::string ProtocolText(bulkhead::v1::Protocol proto) {
   const std::string& name = bulkhead::v1::Protocol_Name(proto);
   return name.empty() ? absl::StrCat("proto-", static_cast<int>(proto)) : name;
@@ -67,9 +79,8 @@ std::string FlowsTable(const bulkhead::v1::FlowsResponse& flows) {
                       f.guardrail().empty() ? "" : absl::StrCat(" ", f.guardrail()), ")");
     if (f.held_back()) absl::StrAppend(&verdict, " [source held back]");
     rows.push_back({absl::FormatTime("%b %d %H:%M:%E3S", t, absl::LocalTimeZone()),
-                    EndpointText(f.source(), f.protocol()), "->",
-                    EndpointText(f.destination(), f.protocol()), ProtocolText(f.protocol()),
-                    verdict, ModeName(f.mode())});
+                    EndpointText(f.source(), f.protocol()), "->", DestinationText(f),
+                    ProtocolText(f.protocol()), verdict, ModeName(f.mode())});
   }
   return Table(rows);
 }

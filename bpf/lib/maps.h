@@ -102,6 +102,17 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bh_guardrails SEC(".maps");
 
+/* Services' virtual addresses and ports -> backend workload and target port
+ * (consulted at from_endpoint while BH_LOOKUP_SERVICES is set). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct bh_service_key);
+	__type(value, struct bh_service_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_services SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);

@@ -90,6 +90,19 @@ static __always_inline __u32 guardrail_of(__u32 src_identity, __u32 dst_identity
 	return value && value->action == BH_GUARDRAIL_DENY ? value->guardrail_id : 0;
 }
 
+/* The Service a flow from a workload is addressed to (its virtual address
+ * and port), NULL if none: TCP, UDP and SCTP only. */
+static __always_inline struct bh_service_value *service_of(const struct bh_addr *daddr, __u8 proto,
+							    __be16 port_be, __u32 lookups)
+{
+	if (!(lookups & BH_LOOKUP_SERVICES) ||
+	    (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_SCTP))
+		return NULL;
+	struct bh_service_key key = { .addr = *daddr, .port_be = port_be, .proto = proto };
+
+	return bpf_map_lookup_elem(&bh_services, &key);
+}
+
 /* What one hook decided about one establishing packet. */
 struct decision {
 	__u32 src_identity;
@@ -99,29 +112,41 @@ struct decision {
 	__u8 reason;  /* enum bh_reason */
 	__u8 mode;    /* of the workload whose hook decided */
 	__u8 hook;
-	__u32 flags;  /* BH_FLOW_* the event carries besides what the packet says */
+	__u32 flags;  /* BH_FLOW_* the event carries besides what the packet says;
+		       * callers add to it, never overwrite it */
 };
 
 /* Decides a flow's establishing direction at `hook`. `own_identity` is the
  * workload bound to the hook's interface (0: unbound, the ipcache says). The
  * mode is that of the hook's own side: the source at from_endpoint, the
- * destination at to_endpoint and from_uplink. */
+ * destination at to_endpoint and from_uplink. At from_endpoint a flow to a
+ * Service is decided as the flow to its backend's target port (bh_services;
+ * BH_FLOW_SERVICE in d->flags). */
 static __always_inline void decide(struct decision *d, enum bh_hook hook, __u32 own_identity,
 				   const struct bh_addr *saddr, const struct bh_addr *daddr,
 				   __u8 proto, __be16 policy_port_be)
 {
+	__u32 lookups = current_lookups();
+
 	d->hook = hook;
 	d->flags = 0;
 	if (hook == BH_HOOK_FROM_ENDPOINT) {
+		struct bh_service_value *service = service_of(daddr, proto, policy_port_be, lookups);
+
 		d->src_identity = own_identity ? own_identity : identity_of(saddr);
-		d->dst_identity = identity_of(daddr);
+		if (service) {
+			d->dst_identity = service->identity;
+			policy_port_be = service->target_port_be;
+			d->flags = BH_FLOW_SERVICE;
+		} else {
+			d->dst_identity = identity_of(daddr);
+		}
 		d->mode = mode_of(d->src_identity);
 	} else {
 		d->src_identity = identity_of(saddr);
 		d->dst_identity = own_identity ? own_identity : identity_of(daddr);
 		d->mode = mode_of(d->dst_identity);
 	}
-	__u32 lookups = current_lookups();
 	__u32 guardrail = guardrail_of(d->src_identity, d->dst_identity, proto, policy_port_be,
 				       lookups);
 
