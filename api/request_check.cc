@@ -82,8 +82,12 @@ absl::Status CheckRequest(const bulkhead::v1::Request& request) {
   if (absl::Status s = CheckNoUnknownFields(request, "request"); !s.ok()) return s;
   switch (request.kind_case()) {
     case bulkhead::v1::Request::kStatus:
-    case bulkhead::v1::Request::kFlows:  // any count: the agent returns what it has
     case bulkhead::v1::Request::kExportPolicy:
+      return absl::OkStatus();
+    case bulkhead::v1::Request::kFlows:  // any count: the agent returns what it has
+      if (request.flows().wait_ms() > kMaxFlowsWaitMs)
+        return absl::InvalidArgumentError(absl::StrCat("flows: wait_ms ", request.flows().wait_ms(),
+                                                       " is over ", kMaxFlowsWaitMs));
       return absl::OkStatus();
     case bulkhead::v1::Request::kSetMode:
       return CheckSetMode(request.set_mode());

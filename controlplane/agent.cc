@@ -1,8 +1,10 @@
 #include "controlplane/agent.h"
 
 #include <fnmatch.h>
+#include <limits.h>
 #include <net/if.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/asio/post.hpp>
 
@@ -54,6 +56,16 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(boost::asio::io_context& io
   return agent;
 }
 
+namespace {
+
+std::string HostName() {
+  char name[HOST_NAME_MAX + 1] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "unknown";
+  return name;
+}
+
+}  // namespace
+
 Agent::Agent(boost::asio::io_context& io, AgentOptions options, Inventory inventory)
     : io_(io),
       options_(std::move(options)),
@@ -64,6 +76,7 @@ Agent::Agent(boost::asio::io_context& io, AgentOptions options, Inventory invent
       stability_(options_.promotion),
       promotion_timer_(io),
       history_(options_.flow_history),
+      node_name_(options_.node_name.empty() ? HostName() : options_.node_name),
       answer_timer_(io),
       inventory_timer_(io) {}
 
@@ -536,8 +549,13 @@ bulkhead::v1::StatusResponse Agent::Status() const {
 
 bulkhead::v1::FlowsResponse Agent::Flows(const bulkhead::v1::FlowsRequest& request) const {
   bulkhead::v1::FlowsResponse response;
-  for (const bulkhead::v1::Flow* flow : history_.Last(request.last()))
-    *response.add_flows() = *flow;
+  std::uint64_t missed = 0;
+  std::vector<const bulkhead::v1::Flow*> flows = request.has_after()
+                                                     ? history_.After(request.after(), &missed)
+                                                     : history_.Last(request.last());
+  for (const bulkhead::v1::Flow* flow : flows) *response.add_flows() = *flow;
+  response.set_cursor(history_.cursor());
+  response.set_missed(missed);
   return response;
 }
 

@@ -67,6 +67,7 @@ struct AgentOptions {
   std::string state_dir = "/var/lib/bulkhead";  // empty: nothing persisted
   bh_mode default_mode = BH_MODE_LEARN;
   std::size_t flow_history = 10000;  // flows kept for `bulkhead flows`, per kind
+  std::string node_name;             // named in every flow; empty: the host name
   // Distinct learned ports between two peers past which they collapse into
   // a range (policy_store.h); 0: never.
   std::size_t collapse_ports = PolicyStore::kDefaultCollapseAfter;
@@ -153,6 +154,7 @@ class Agent {
   MonotonicClockOffset clock_;
   absl::Time started_ = absl::Now();
   FlowHistory history_;
+  std::string node_name_;  // named in every flow
   bool compile_scheduled_ = false;
   std::unique_ptr<AnsweredFilter> answered_;  // candidates waiting for their answer
   boost::asio::steady_timer answer_timer_;

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "api/policy_document.h"
 #include "controlplane/agent.h"
 #include "controlplane/log.h"
 
@@ -19,7 +20,12 @@ void Agent::OnFlowEvent(const bh_flow_event& event) {
     // The event carries the guardrail's id where a segment's would be.
     flow.set_guardrail(guardrails_.RecordDrop(event.segment_id));
     flow.set_segment_id(0);
+  } else if (event.segment_id == BH_SEGMENT_HOST_TO_WORKLOAD) {
+    flow.set_segment("host -> any workload (bulkheadd --allow-host-to-workloads)");
+  } else if (const bulkhead::v1::Segment* s = store_.SegmentById(event.segment_id)) {
+    flow.set_segment(DescribeSegment(*s));
   }
+  flow.set_node(node_name_);
   absl::Time now = absl::Now();
   if (event.verdict == BH_VERDICT_AUDIT && event.mode == BH_MODE_MONITOR) {
     // The workload whose hook decided: it saw a flow outside its policy.
@@ -30,6 +36,7 @@ void Agent::OnFlowEvent(const bh_flow_event& event) {
   std::optional<SegmentKey> learned = learner_.Observe(event);
   if (learned && scan_.Tripped(learned->from, now)) flow.set_held_back(true);
   history_.Add(std::move(flow));
+  if (api_) api_->NotifyFlows();
 
   if (event.verdict == BH_VERDICT_FORWARDED) store_.RecordFlow(event.segment_id, now);
   if (!learned) return;

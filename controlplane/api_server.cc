@@ -219,6 +219,7 @@ struct ApiServer::State {
   // On the io thread only.
   std::set<Connection*> connections;
   Connection* large_request_reader = nullptr;  // the one reading past max_request_bytes
+  std::set<asio::steady_timer*> flow_waiters;  // follows waiting for a new flow
   std::size_t pending_reply_bytes = 0;
   RepeatedWarning accept_warning, refusal_warning, budget_warning;
 
@@ -249,8 +250,10 @@ class PendingReply {
 };
 
 // The encoded answer to one request body. The Response is gone on return;
-// only its bytes are held while they are sent.
-ReplyBytes Answer(State& state, absl::string_view body) {
+// only its bytes are held while they are sent. `wait`, if given, is set
+// when the answer should wait for news instead: a follow (flows after a
+// cursor, with wait_ms) that found no newer flow.
+ReplyBytes Answer(State& state, absl::string_view body, std::chrono::milliseconds* wait = nullptr) {
   ReplyBytes reply;
   {
     bulkhead::v1::Request request;
@@ -265,6 +268,9 @@ ReplyBytes Answer(State& state, absl::string_view body) {
                        state.options.max_request_bytes, " (only a policy file may be larger)"));
     if (valid.ok()) valid = CheckRequest(request);
     response = valid.ok() ? state.handler(request) : ErrorResponse(valid);
+    if (wait && request.has_flows() && request.flows().has_after() &&
+        request.flows().wait_ms() > 0 && response.has_flows() && response.flows().flows().empty())
+      *wait = std::chrono::milliseconds(request.flows().wait_ms());
     reply = ReplyBytes(response);
   }
   const ApiServerOptions& options = state.options;
@@ -354,8 +360,23 @@ asio::awaitable<void> Serve(std::shared_ptr<State> state, std::shared_ptr<Connec
     if (!close_after_reply) {
       if (state->stopped || !state->handler) co_return;
       std::size_t frame_bytes = header->prefix_bytes + header->body_bytes;
-      reply = Answer(*state,
-                     absl::string_view(received).substr(header->prefix_bytes, header->body_bytes));
+      const absl::string_view body =
+          absl::string_view(received).substr(header->prefix_bytes, header->body_bytes);
+      std::chrono::milliseconds wait{0};
+      reply = Answer(*state, body, &wait);
+      if (wait.count() > 0) {
+        // A follow with nothing new: answer when a flow arrives (NotifyFlows
+        // cancels the wait) or when the wait is over, whichever is first.
+        asio::steady_timer waiter(conn->socket.get_executor());
+        waiter.expires_after(wait);
+        conn->deadline.expires_after(wait + options.idle_timeout);
+        state->flow_waiters.insert(&waiter);
+        boost::system::error_code ec;
+        co_await waiter.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        state->flow_waiters.erase(&waiter);
+        if (state->stopped || !state->handler) co_return;
+        reply = Answer(*state, body);
+      }
       received.erase(0, frame_bytes);
       if (received.empty()) std::string().swap(received);
       if (state->large_request_reader == conn.get()) state->large_request_reader = nullptr;
@@ -502,6 +523,7 @@ ApiServer::~ApiServer() {
   boost::system::error_code ignored;
   state_->acceptor.close(ignored);
   state_->backoff.cancel();
+  for (asio::steady_timer* waiter : state_->flow_waiters) waiter->cancel();
   for (Connection* conn : state_->connections) {
     conn->socket.close(ignored);
     conn->deadline.cancel();
@@ -510,6 +532,10 @@ ApiServer::~ApiServer() {
   struct stat st;
   if (lstat(socket_path_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == socket_inode_)
     unlink(socket_path_.c_str());
+}
+
+void ApiServer::NotifyFlows() {
+  for (asio::steady_timer* waiter : state_->flow_waiters) waiter->cancel();
 }
 
 void ApiServer::Start() {

@@ -1,6 +1,9 @@
 // The agent's local API: a unix stream socket, one length-delimited
 // bulkhead.v1.Request in (api/framing.h), one Response out, as many per
-// connection as the client sends, one at a time.
+// connection as the client sends, one at a time. A follow (flows after a
+// cursor, with wait_ms) that finds nothing new is answered when a flow
+// arrives (NotifyFlows) or the wait (at most 5 s) is over: `bulkhead flows
+// --follow` is a stream of such requests on one connection.
 //
 // Bounded, whatever the clients do (every limit is an ApiServerOptions field):
 // - A request is read as it arrives, never allocated for its announced
@@ -116,6 +119,9 @@ class ApiServer {
   ApiServer& operator=(const ApiServer&) = delete;
 
   void Start();
+  // New flows are in the history: followers waiting for one (a flows request
+  // with `after` and `wait_ms`) are answered now.
+  void NotifyFlows();
   const std::string& socket_path() const { return socket_path_; }
   ApiServerStats stats() const;
 

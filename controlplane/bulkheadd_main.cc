@@ -66,7 +66,13 @@ int main(int argc, char** argv) {
                  "distinct learned server ports between two peers (one protocol) past which "
                  "they become one port range, or any port if wider than 1024 (0: never)")
       ->capture_default_str();
-  app.add_option("--flow-history", options.flow_history, "flows kept for `bulkhead flows`")
+  app.add_option("--node-name", options.node_name,
+                 "this node's name in every flow (on Kubernetes, spec.nodeName through the\n"
+                 "downward API); default: the host name")
+      ->envname("NODE_NAME");
+  app.add_option("--flow-history", options.flow_history,
+                 "flows kept for `bulkhead flows`, forwarded ones and dropped or audited ones\n"
+                 "each up to this many (a flood of one kind never washes out the other)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--uplink", options.uplinks,

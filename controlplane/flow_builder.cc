@@ -19,6 +19,10 @@ void FillEndpoint(bulkhead::v1::Endpoint* endpoint, std::uint32_t identity, cons
                   std::uint16_t port_be, const IdentityTable& identities) {
   endpoint->set_identity(identity);
   endpoint->set_workload(identities.NameOf(identity));
+  if (const Workload* w = identities.WorkloadOf(identity)) {
+    endpoint->set_namespace_(w->ns);
+    endpoint->mutable_labels()->insert(w->labels.begin(), w->labels.end());
+  }
   endpoint->set_ip(FormatAddress(addr));
   endpoint->set_port(ntohs(port_be));
 }
@@ -58,12 +62,15 @@ bulkhead::v1::Flow FlowFromEvent(const bh_flow_event& event, const IdentityTable
   switch (event.hook) {
     case BH_HOOK_FROM_ENDPOINT:
       flow.set_hook(bulkhead::v1::FROM_ENDPOINT);
+      flow.set_direction(bulkhead::v1::EGRESS);
       break;
     case BH_HOOK_TO_ENDPOINT:
       flow.set_hook(bulkhead::v1::TO_ENDPOINT);
+      flow.set_direction(bulkhead::v1::INGRESS);
       break;
     default:
       flow.set_hook(bulkhead::v1::FROM_UPLINK);
+      flow.set_direction(bulkhead::v1::INGRESS);
       break;
   }
   // bh_reason and the proto Reason share their numbers.

@@ -122,11 +122,10 @@ std::map<std::uint32_t, bh_endpoint_value> Interfaces::EndpointsFor(
   std::map<std::uint32_t, bh_endpoint_value> entries;
   for (const auto& [ifindex, identity] : BindingsFor(identities)) {
     auto netnsid = netnsids_.find(ifindex);
-    entries[ifindex] = {
-        .identity = identity,
-        .netnsid_plus1 = netnsid == netnsids_.end() || netnsid->second < 0
-                             ? 0u
-                             : static_cast<std::uint32_t>(netnsid->second) + 1};
+    entries[ifindex] = {.identity = identity,
+                        .netnsid_plus1 = netnsid == netnsids_.end() || netnsid->second < 0
+                                             ? 0u
+                                             : static_cast<std::uint32_t>(netnsid->second) + 1};
   }
   return entries;
 }

@@ -38,8 +38,7 @@ class Interfaces {
   };
 
   static absl::StatusOr<std::unique_ptr<Interfaces>> Create(boost::asio::io_context& io,
-                                                            std::string pattern,
-                                                            Datapath& datapath,
+                                                            std::string pattern, Datapath& datapath,
                                                             const IdentityTable& identities,
                                                             Callbacks callbacks);
 
@@ -80,9 +79,9 @@ class Interfaces {
   bool listing_ = true;  // until AttachListed(): collect, act later
   std::map<int, Link> listed_links_;
   std::map<std::uint32_t, std::vector<bh_addr>> routed_;  // host routes per ifindex, in order
-  std::map<std::uint32_t, std::uint32_t> bound_;           // ifindex -> identity
-  std::map<std::uint32_t, int> netnsids_;         // ifindex -> its peer's netnsid
-  std::map<bh_addr, int> host_addresses_;         // counted per interface holding it
+  std::map<std::uint32_t, std::uint32_t> bound_;          // ifindex -> identity
+  std::map<std::uint32_t, int> netnsids_;                 // ifindex -> its peer's netnsid
+  std::map<bh_addr, int> host_addresses_;                 // counted per interface holding it
 };
 
 }  // namespace bulkhead

@@ -20,8 +20,8 @@ void Log(const char* level, absl::string_view message) {
   absl::Time now = absl::Now();
   std::lock_guard<std::mutex> lock(mutex);
   if (refilled != absl::InfinitePast())
-    tokens = std::min<double>(kLogBurst,
-                              tokens + absl::ToDoubleSeconds(now - refilled) * kLogPerSecond);
+    tokens =
+        std::min<double>(kLogBurst, tokens + absl::ToDoubleSeconds(now - refilled) * kLogPerSecond);
   refilled = now;
   if (tokens < 1) {
     ++suppressed_total;

@@ -46,6 +46,12 @@ class PolicyStore {
   // Unknown ids (a segment removed meanwhile) are ignored.
   void RecordFlow(std::uint32_t id, absl::Time now);
 
+  // The segment with id `id`, or null (removed, or never this store's).
+  const bulkhead::v1::Segment* SegmentById(std::uint32_t id) const {
+    auto it = by_id_.find(id);
+    return it == by_id_.end() ? nullptr : it->second;
+  }
+
   // Takes a learned segment out (held back after all); nullopt if there is
   // none, or a person reviewed it (then it stays).
   std::optional<bulkhead::v1::Segment> RemoveLearned(const SegmentKey& key);

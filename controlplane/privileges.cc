@@ -118,11 +118,10 @@ absl::StatusOr<std::string> DropCapabilities(std::span<const Capability> keep) {
   if (!wanted) return ErrnoError(errno, "allocate a capability set");
   std::vector<cap_value_t> values;
   for (const Capability& c : keep) values.push_back(c.value);
-  if (!values.empty() &&
-      (cap_set_flag(wanted.get(), CAP_PERMITTED, static_cast<int>(values.size()), values.data(),
-                    CAP_SET) != 0 ||
-       cap_set_flag(wanted.get(), CAP_EFFECTIVE, static_cast<int>(values.size()), values.data(),
-                    CAP_SET) != 0))
+  if (!values.empty() && (cap_set_flag(wanted.get(), CAP_PERMITTED, static_cast<int>(values.size()),
+                                       values.data(), CAP_SET) != 0 ||
+                          cap_set_flag(wanted.get(), CAP_EFFECTIVE, static_cast<int>(values.size()),
+                                       values.data(), CAP_SET) != 0))
     return ErrnoError(errno, "build the runtime capability set");
   if (cap_set_proc(wanted.get()) != 0)
     return ErrnoError(errno, "set the runtime capabilities (effective, permitted, inheritable)");

@@ -168,6 +168,34 @@ TEST(FlowHistoryTest, AFloodOfForwardedFlowsDoesNotWashOutTheDroppedOnes) {
   EXPECT_EQ(last[0]->destination().port(), 1000u + 9997u);
 }
 
+TEST(FlowHistoryTest, AFollowerGetsWhatCameAfterItsCursorAndHearsOfWhatItMissed) {
+  FlowHistory history(3);
+  EXPECT_EQ(history.cursor(), 0u);
+  std::uint64_t missed = 99;
+  EXPECT_TRUE(history.After(0, &missed).empty());
+  EXPECT_EQ(missed, 0u);
+  history.Add(FlowOf(bulkhead::v1::FORWARDED, 1));
+  history.Add(FlowOf(bulkhead::v1::DROPPED, 2));
+  history.Add(FlowOf(bulkhead::v1::FORWARDED, 3));
+  const std::uint64_t cursor = history.cursor();
+  EXPECT_EQ(cursor, 3u);
+  auto after = history.After(1, &missed);
+  ASSERT_EQ(after.size(), 2u) << "the flows numbered 2 and 3, in arrival order";
+  EXPECT_EQ(after[0]->destination().port(), 2u);
+  EXPECT_EQ(after[1]->destination().port(), 3u);
+  EXPECT_EQ(missed, 0u);
+  EXPECT_TRUE(history.After(cursor, &missed).empty());
+  EXPECT_TRUE(history.After(UINT64_MAX, &missed).empty()) << "a cursor from the future";
+  EXPECT_EQ(missed, 0u);
+  // Four more forwarded flows: the history keeps 3 of that kind, so the
+  // follower at `cursor` missed one of them.
+  for (int port = 4; port <= 7; ++port) history.Add(FlowOf(bulkhead::v1::FORWARDED, port));
+  after = history.After(cursor, &missed);
+  ASSERT_EQ(after.size(), 3u);
+  EXPECT_EQ(after[0]->destination().port(), 5u);
+  EXPECT_EQ(missed, 1u);
+}
+
 TEST(LogTest, AFloodOfLinesIsHeldBackAndCounted) {
   // Into /dev/null; stderr is restored after.
   int saved = dup(2);

@@ -1,7 +1,7 @@
 // bulkhead: the command line for a Bulkhead agent.
 //
 //   bulkhead status
-//   bulkhead flows [--last N] [-o table|json]
+//   bulkhead flows [--last N] [-f] [filters] [-o table|compact|json] [--input FILE]
 //   bulkhead mode set <namespace/name>... <learn|monitor|enforce>
 //   bulkhead mode set --all <learn|monitor|enforce>
 //   bulkhead policy export [--namespace NS | --workload NS/NAME] [--output FILE]
@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "api/enum_names.h"
 #include "tools/api_client.h"
+#include "tools/flows_command.h"
 #include "tools/output.h"
 #include "tools/policy_commands.h"
 
@@ -48,13 +49,7 @@ int main(int argc, char** argv) {
   status_cmd->add_option("-o,--output", output, "table or json")
       ->check(CLI::IsMember({"table", "json"}));
 
-  auto* flows_cmd = app.add_subcommand("flows", "recent flows with their verdicts, oldest first");
-  std::uint32_t last = 100;
-  flows_cmd->add_option("--last", last, "show at most the N most recent flows; 0 for all kept")
-      ->capture_default_str();
-  flows_cmd->add_option("-o,--output", output, "table, or json (one JSON object a line)")
-      ->check(CLI::IsMember({"table", "json"}))
-      ->capture_default_str();
+  bulkhead::FlowsCommand flows(app);
 
   auto* mode_cmd = app.add_subcommand("mode", "change how workloads are treated");
   mode_cmd->require_subcommand(1);
@@ -82,18 +77,7 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  if (*flows_cmd) {
-    request.mutable_flows()->set_last(last);
-    auto response = Call(socket, request);
-    if (!response.ok()) return Fail(response.status());
-    if (output == "json") {
-      for (const auto& flow : response->flows().flows())
-        std::cout << bulkhead::ToJsonLine(flow) << "\n";
-    } else {
-      std::cout << bulkhead::FlowsTable(response->flows());
-    }
-    return 0;
-  }
+  if (flows.Parsed()) return flows.Run(socket);
 
   if (*mode_set) {
     if (all ? mode_args.size() != 1 : mode_args.size() < 2)

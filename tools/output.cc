@@ -65,22 +65,42 @@ std::string ProtocolText(bulkhead::v1::Protocol proto) {
   return name.empty() ? absl::StrCat("proto-", static_cast<int>(proto)) : name;
 }
 
+std::string VerdictText(const bulkhead::v1::Flow& f) {
+  std::string verdict = bulkhead::v1::Verdict_Name(f.verdict());
+  if (f.segment_id() != 0) absl::StrAppend(&verdict, " by segment ", f.segment_id());
+  if (f.reason() != bulkhead::v1::REASON_UNSPECIFIED)
+    absl::StrAppend(&verdict, " (", absl::AsciiStrToLower(bulkhead::v1::Reason_Name(f.reason())),
+                    f.guardrail().empty() ? "" : absl::StrCat(" ", f.guardrail()), ")");
+  if (f.held_back()) absl::StrAppend(&verdict, " [source held back]");
+  return verdict;
+}
+
+std::string TimeText(const google::protobuf::Timestamp& time) {
+  absl::Time t =
+      absl::FromUnixNanos(google::protobuf::util::TimeUtil::TimestampToNanoseconds(time));
+  return absl::FormatTime("%b %d %H:%M:%E3S", t, absl::LocalTimeZone());
+}
+
 }  // namespace
 
+std::string FlowLine(const bulkhead::v1::Flow& f) {
+  std::string line =
+      absl::StrCat(TimeText(f.time()), " ", EndpointText(f.source(), f.protocol()), " -> ",
+                   DestinationText(f), " ", ProtocolText(f.protocol()), " ", VerdictText(f));
+  if (f.direction() != bulkhead::v1::DIRECTION_UNSPECIFIED)
+    absl::StrAppend(&line, " ", absl::AsciiStrToLower(bulkhead::v1::Direction_Name(f.direction())));
+  if (!f.interface().empty()) absl::StrAppend(&line, " ", f.interface());
+  if (!f.node().empty()) absl::StrAppend(&line, " on ", f.node());
+  return line;
+}
+
 std::string FlowsTable(const bulkhead::v1::FlowsResponse& flows) {
+  if (flows.flows().empty()) return "";
   std::vector<Row> rows = {{"TIME", "SOURCE", "", "DESTINATION", "PROTO", "VERDICT", "MODE"}};
   for (const auto& f : flows.flows()) {
-    absl::Time t =
-        absl::FromUnixNanos(google::protobuf::util::TimeUtil::TimestampToNanoseconds(f.time()));
-    std::string verdict = bulkhead::v1::Verdict_Name(f.verdict());
-    if (f.segment_id() != 0) absl::StrAppend(&verdict, " by segment ", f.segment_id());
-    if (f.reason() != bulkhead::v1::REASON_UNSPECIFIED)
-      absl::StrAppend(&verdict, " (", absl::AsciiStrToLower(bulkhead::v1::Reason_Name(f.reason())),
-                      f.guardrail().empty() ? "" : absl::StrCat(" ", f.guardrail()), ")");
-    if (f.held_back()) absl::StrAppend(&verdict, " [source held back]");
-    rows.push_back({absl::FormatTime("%b %d %H:%M:%E3S", t, absl::LocalTimeZone()),
-                    EndpointText(f.source(), f.protocol()), "->", DestinationText(f),
-                    ProtocolText(f.protocol()), verdict, ModeName(f.mode())});
+    std::string verdict = VerdictText(f);
+    rows.push_back({TimeText(f.time()), EndpointText(f.source(), f.protocol()), "->",
+                    DestinationText(f), ProtocolText(f.protocol()), verdict, ModeName(f.mode())});
   }
   return Table(rows);
 }

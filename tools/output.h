@@ -14,6 +14,9 @@
 namespace bulkhead {
 
 std::string FlowsTable(const bulkhead::v1::FlowsResponse& flows);
+// One flow on one line (no newline): time, source -> destination, protocol,
+// verdict, direction, interface, node.
+std::string FlowLine(const bulkhead::v1::Flow& flow);
 std::string StatusText(const bulkhead::v1::StatusResponse& status);
 // One line, no trailing newline.
 std::string ToJsonLine(const google::protobuf::Message& message);

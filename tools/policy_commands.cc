@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "api/enum_names.h"
+#include "api/flow_filter.h"
 #include "api/kubernetes_policy.h"
 #include "api/policy_document.h"
 #include "api/policy_review.h"
@@ -118,20 +119,7 @@ std::optional<ParsedPolicy> ReadPolicyFile(const std::string& path, const PeerCa
 absl::StatusOr<std::vector<bulkhead::v1::Flow>> ReadFlowsJson(const std::string& path) {
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
-  std::vector<bulkhead::v1::Flow> flows;
-  std::string line;
-  for (int number = 1; std::getline(in, line); ++number) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    bulkhead::v1::Flow flow;
-    google::protobuf::util::Status parsed =
-        google::protobuf::util::JsonStringToMessage(line, &flow);
-    if (!parsed.ok())
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ":", number,
-          ": not a flow as `bulkhead flows -o json` writes it: ", std::string(parsed.message())));
-    flows.push_back(std::move(flow));
-  }
-  return flows;
+  return bulkhead::ReadFlowsJson(in, path);
 }
 
 absl::Time TimeOf(const google::protobuf::Timestamp& t) {

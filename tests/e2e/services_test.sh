@@ -31,8 +31,9 @@ export BULKHEAD_SOCKET="$WORK/bulkhead.sock"
 source "$(dirname "$0")/lib.sh"
 POOL_PID=""
 cleanup_all() {
-  [[ -n "$POOL_PID" ]] && bh_stop "$POOL_PID"
-  shop_cleanup "$@"
+  local rc=${1:-$?}  # before anything here changes $?
+  if [[ -n "$POOL_PID" ]]; then bh_stop "$POOL_PID"; fi
+  shop_cleanup "$rc"
 }
 trap cleanup_all EXIT
 trap 'cleanup_all 130' INT
