@@ -82,6 +82,7 @@ Agent::Agent(boost::asio::io_context& io, AgentOptions options, Inventory invent
 
 Agent::~Agent() {
   // Stop the inputs before the datapath they feed from goes away.
+  metrics_.reset();
   api_.reset();
   interfaces_.reset();
   events_.reset();
@@ -110,6 +111,16 @@ absl::StatusOr<std::optional<AgentLock>> LockNode(const AgentOptions& options) {
 
 absl::Status Agent::Start() {
   BH_ASSIGN_OR_RETURN(lock_, LockNode(options_));
+  // Bound first, so a bad or taken address stops the start before it
+  // touches the datapath (it answers once Start() is done).
+  if (!options_.metrics_address.empty()) {
+    BH_ASSIGN_OR_RETURN(metrics_, MetricsServer::Create(io_, options_.metrics_address, [this] {
+                          // Like the API: count what the kernel has reported so far.
+                          if (absl::Status s = events_->Drain().status(); !s.ok())
+                            LogWarning(s.message());
+                          return MetricsText();
+                        }));
+  }
   BH_ASSIGN_OR_RETURN(datapath_, Datapath::Load({.pin_dir = options_.pin_dir,
                                                  .sizes = options_.map_sizes,
                                                  .config = options_.datapath_config}));
@@ -185,12 +196,14 @@ absl::Status Agent::Start() {
   events_->Start();
   if (policy_watch_) ApplyPolicyFile();
   api_->Start();
+  if (metrics_) metrics_->Start();
   ScheduleInventoryCheck();
   SchedulePromotionCheck();
-  LogInfo(absl::StrCat("bulkheadd ready: ", identities_.workloads().size(), " workloads, ",
-                       identities_.networks().size(), " network sets, ", store_.size(),
-                       " segments, interfaces \"", options_.interface_pattern, "\", API on ",
-                       options_.socket_path));
+  LogInfo(absl::StrCat(
+      "bulkheadd ready: ", identities_.workloads().size(), " workloads, ",
+      identities_.networks().size(), " network sets, ", store_.size(), " segments, interfaces \"",
+      options_.interface_pattern, "\", API on ", options_.socket_path,
+      metrics_ ? absl::StrCat(", metrics on http://", metrics_->address(), "/metrics") : ""));
   return absl::OkStatus();
 }
 
@@ -415,6 +428,7 @@ void Agent::ScheduleCompile() {
 // Also saves the state when nothing needs compiling: flow counts change.
 absl::Status Agent::CompileAndPersist() {
   if (policy_dirty_) {
+    const absl::Time started = absl::Now();
     CompiledPolicy compiled = Compiler::Compile(store_.Snapshot(), identities_);
     for (const std::string& segment : compiled.unresolved)
       LogWarning(absl::StrCat("segment ", segment, " names a workload not in the inventory"));
@@ -423,6 +437,7 @@ absl::Status Agent::CompileAndPersist() {
                                     .policy_ranges = std::move(compiled.ranges)})
                            .status());
     policy_dirty_ = false;
+    compile_timing_.Add(absl::Now() - started);
   }
   return SaveState();
 }
@@ -544,6 +559,7 @@ bulkhead::v1::StatusResponse Agent::Status() const {
   counters["learner_scan_trips"] = scan_.trips();
   counters["learner_held_back_not_kept"] = scan_.dropped();
   guardrails_.Statuses(status.mutable_guardrails());
+  for (bulkhead::v1::MapFill& fill : MapFills()) *status.add_maps() = std::move(fill);
   return status;
 }
 

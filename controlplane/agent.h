@@ -43,6 +43,7 @@
 #include "controlplane/inventory_source.h"
 #include "controlplane/learner.h"
 #include "controlplane/learning_guard.h"
+#include "controlplane/metrics_server.h"
 #include "controlplane/policy_store.h"
 #include "controlplane/reconciler.h"
 #include "datapath/datapath.h"
@@ -68,6 +69,9 @@ struct AgentOptions {
   bh_mode default_mode = BH_MODE_LEARN;
   std::size_t flow_history = 10000;  // flows kept for `bulkhead flows`, per kind
   std::string node_name;             // named in every flow; empty: the host name
+  // Where to serve Prometheus metrics and /healthz ("127.0.0.1:9402");
+  // empty: not served.
+  std::string metrics_address;
   // Distinct learned ports between two peers past which they collapse into
   // a range (policy_store.h); 0: never.
   std::size_t collapse_ports = PolicyStore::kDefaultCollapseAfter;
@@ -127,6 +131,12 @@ class Agent {
   absl::Status SaveState() const;
 
   bulkhead::v1::StatusResponse Status() const;
+  // Entries and capacity of every datapath map (agent_metrics.cc).
+  std::vector<bulkhead::v1::MapFill> MapFills() const;
+  // The Prometheus text of /metrics (agent_metrics.cc).
+  std::string MetricsText() const;
+  // Counts a flow for the metrics: by verdict and reason, and per workload.
+  void CountFlow(const bh_flow_event& event);
   bulkhead::v1::ExportPolicyResponse ExportPolicy() const;
   // A reviewed policy file: checked whole, then applied as one transaction
   // (agent_policy.cc). Problems in the response: nothing changed.
@@ -173,12 +183,28 @@ class Agent {
   std::uint64_t inventory_reloads_ = 0;
   std::uint64_t inventory_reloads_failed_ = 0;
   bool policy_dirty_ = false;  // learned segments not yet in the policy map
+  // For the metrics: flow events by (verdict, reason), and by (workload,
+  // verdict) for at most kMaxWorkloadSeries workloads (the rest as "other").
+  static constexpr std::size_t kMaxWorkloadSeries = 1000;
+  std::map<std::pair<std::uint8_t, std::uint8_t>, std::uint64_t> flows_by_verdict_;
+  std::map<std::pair<std::string, std::uint8_t>, std::uint64_t> flows_by_workload_;
+  struct Timing {
+    std::uint64_t count = 0;
+    double seconds = 0;
+    void Add(absl::Duration d) {
+      ++count;
+      seconds += absl::ToDoubleSeconds(d);
+    }
+  };
+  Timing compile_timing_;  // learned segments compiled into the maps
+  Timing apply_timing_;    // policy files applied, read to maps
 
   std::unique_ptr<Datapath> datapath_;
   std::unique_ptr<Reconciler> maps_;
   std::unique_ptr<EventReader> events_;
   std::unique_ptr<Interfaces> interfaces_;
   std::unique_ptr<ApiServer> api_;
+  std::unique_ptr<MetricsServer> metrics_;
 };
 
 }  // namespace bulkhead

@@ -37,6 +37,7 @@ void Agent::OnFlowEvent(const bh_flow_event& event) {
   if (learned && scan_.Tripped(learned->from, now)) flow.set_held_back(true);
   history_.Add(std::move(flow));
   if (api_) api_->NotifyFlows();
+  CountFlow(event);
 
   if (event.verdict == BH_VERDICT_FORWARDED) store_.RecordFlow(event.segment_id, now);
   if (!learned) return;

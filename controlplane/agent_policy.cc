@@ -199,6 +199,7 @@ absl::StatusOr<bulkhead::v1::ApplyPolicyResponse> Agent::ApplyPolicy(
   for (const std::string& name : mode_changed) stability_.ModeChanged(name, now);
   modes_ = std::move(modes);
   ++policy_applies_;
+  apply_timing_.Add(absl::Now() - started);
   LogInfo(absl::StrCat(
       "policy applied from ", request.source().empty() ? "the API" : request.source(), ": ",
       response.segments_added(), " segments added, ", response.segments_removed(), " removed, ",

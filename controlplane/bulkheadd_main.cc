@@ -66,6 +66,9 @@ int main(int argc, char** argv) {
                  "distinct learned server ports between two peers (one protocol) past which "
                  "they become one port range, or any port if wider than 1024 (0: never)")
       ->capture_default_str();
+  app.add_option("--metrics-address", options.metrics_address,
+                 "serve Prometheus metrics (/metrics) and a health check (/healthz) over HTTP\n"
+                 "on this address, e.g. 127.0.0.1:9402 or [::]:9402; default: not served");
   app.add_option("--node-name", options.node_name,
                  "this node's name in every flow (on Kubernetes, spec.nodeName through the\n"
                  "downward API); default: the host name")

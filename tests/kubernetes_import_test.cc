@@ -97,7 +97,7 @@ bulkhead::v1::WorkloadInfo* AddWorkload(ExportPolicyResponse& exported, const st
 }
 
 void AddNetwork(ExportPolicyResponse& exported, const std::string& name,
-                std::vector<std::string> cidrs) {
+                const std::vector<std::string>& cidrs) {
   auto* n = exported.add_networks();
   n->set_name(name);
   for (const std::string& cidr : cidrs) n->add_cidrs(cidr);
@@ -270,7 +270,7 @@ TEST(KubernetesImportTest, ExportsOfEveryKindOfPeerAndPortReadBack) {
 // sets inside private ranges and each other, random segments of every
 // protocol and port shape.
 ExportPolicyResponse RandomExport(std::mt19937& random) {
-  auto pick = [&](int n) { return static_cast<int>(random() % static_cast<unsigned>(n)); };
+  auto pick = [&](std::size_t n) { return static_cast<int>(random() % n); };
   ExportPolicyResponse e;
   std::vector<std::string> peers = {"host", "private", "world"};
   for (const char* ns : {"a", "b"}) {

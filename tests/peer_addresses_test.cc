@@ -97,7 +97,7 @@ TEST(PeerAddressesTest, AnAddressOrCidrThatDoesNotParseIsAnErrorNamingItsOwner) 
 
 TEST(PeerAddressesTest, ABlockLeadsBackToItsPeerHoweverItIsWritten) {
   PeerAddresses peers = Build({{"corp", {"10.20.0.0/16"}}}, {"192.168.1.5", "fd00::5"});
-  auto peer_of = [&](IpBlock block) -> std::string {
+  auto peer_of = [&](const IpBlock& block) -> std::string {
     absl::StatusOr<PeerAddresses::PeerBlock> found = peers.PeerOf(block);
     if (!found.ok()) return std::string(found.status().message());
     return absl::StrCat(found->peer, " #", found->index);

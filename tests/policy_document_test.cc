@@ -258,6 +258,7 @@ TEST(PolicyDocumentTest, CheckedAgainstTheInventoryAndTheGuardrails) {
   CheckPolicyDocument(parsed.document, {.catalog = &catalog, .other_guardrails = {dns_only}},
                       &problems, &warnings);
   std::vector<std::string> text_problems;
+  text_problems.reserve(problems.size());
   for (const auto& p : problems) text_problems.push_back(ToString(p));
   ASSERT_EQ(text_problems.size(), 4u) << testing::PrintToString(text_problems);
   EXPECT_THAT(text_problems[0], HasSubstr("line 4: segment shop/api -> shop/ghost : tcp/80: "
@@ -323,7 +324,9 @@ TEST(PolicyDocumentTest, KubernetesPoliciesAreReadAgainstTheCatalog) {
   std::size_t second = text.find("---", text.find("---") + 1);
   text.insert(text.find("spec:", second), "  colour: red\n");
   const int colour_line =
-      1 + static_cast<int>(std::count(text.begin(), text.begin() + text.find("colour"), '\n'));
+      1 + static_cast<int>(std::count(text.begin(),
+                                      text.begin() + static_cast<std::ptrdiff_t>(text.find("colour")),
+                                      '\n'));
   ParsedPolicy broken = ParsePolicyDocument(text, &catalog);
   ASSERT_EQ(broken.problems.size(), 1u);
   EXPECT_EQ(broken.problems[0].line, colour_line);

@@ -14,6 +14,15 @@ namespace {
 // How long one follow request waits for news before asking again.
 constexpr std::uint32_t kFollowWaitMs = 2000;
 
+// Flows from the agent or from a file, as one kind of list.
+template <typename Flows>
+std::vector<const bulkhead::v1::Flow*> Pointers(const Flows& flows) {
+  std::vector<const bulkhead::v1::Flow*> out;
+  out.reserve(static_cast<std::size_t>(flows.size()));
+  for (const bulkhead::v1::Flow& f : flows) out.push_back(&f);
+  return out;
+}
+
 int Fail(const absl::Status& status) {
   std::cerr << "bulkhead: " << status.message() << "\n";
   return 1;
@@ -138,11 +147,11 @@ int FlowsCommand::Run(const std::string& socket) {
     }
     std::cout.flush();
   };
-  // The last `last_` (0: all) of `flows` that match.
-  auto matching = [&](const auto& flows, std::uint32_t last) {
+  // The last `last` (0: all) of `flows` that match.
+  auto matching = [&](const std::vector<const bulkhead::v1::Flow*>& flows, std::uint32_t last) {
     std::vector<const bulkhead::v1::Flow*> out;
-    for (const bulkhead::v1::Flow& f : flows)
-      if (filter->Matches(f)) out.push_back(&f);
+    for (const bulkhead::v1::Flow* f : flows)
+      if (filter->Matches(*f)) out.push_back(f);
     if (last != 0 && out.size() > last) out.erase(out.begin(), out.end() - last);
     return out;
   };
@@ -156,7 +165,7 @@ int FlowsCommand::Run(const std::string& socket) {
     absl::StatusOr<std::vector<bulkhead::v1::Flow>> flows =
         ReadFlowsJson(input_ == "-" ? std::cin : file, input_ == "-" ? "stdin" : input_);
     if (!flows.ok()) return Fail(flows.status());
-    print(matching(*flows, last_));
+    print(matching(Pointers(*flows), last_));
     return 0;
   }
 
@@ -172,7 +181,7 @@ int FlowsCommand::Run(const std::string& socket) {
   }
   absl::StatusOr<bulkhead::v1::Response> response = (*client)->Call(request);
   if (!response.ok()) return Fail(response.status());
-  print(matching(response->flows().flows(), last_given || !follow_ ? last_ : 0));
+  print(matching(Pointers(response->flows().flows()), last_given || !follow_ ? last_ : 0));
   if (!follow_) return 0;
 
   std::uint64_t cursor = response->flows().cursor();
@@ -186,7 +195,7 @@ int FlowsCommand::Run(const std::string& socket) {
     if (news.missed() > 0)
       std::cerr << "bulkhead: " << news.missed()
                 << " flows left the agent's history before they could be shown\n";
-    print(matching(news.flows(), 0));
+    print(matching(Pointers(news.flows()), 0));
     cursor = news.cursor();
   }
 }

@@ -9,7 +9,7 @@ packages=(
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libnl-3-dev libnl-route-3-dev
   libboost-dev protobuf-compiler libprotobuf-dev libabsl-dev
-  libyaml-cpp-dev libcli11-dev libcap-dev
+  libyaml-cpp-dev libcli11-dev libcap-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # tools/test.sh's sanitizer tree (clang's ASan/UBSan/libFuzzer runtimes)
   # and tools/lint.sh
@@ -21,6 +21,8 @@ packages=(
   iperf3 nftables iptables gnuplot-nox
   # tests/e2e/privilege_test.sh: capability sets, the manifest's models
   util-linux libcap2-bin python3-kubernetes
+  # tests/e2e/metrics_test.sh and flows: a real Prometheus parser, Graphviz
+  python3-prometheus-client graphviz
 )
 
 missing=()

@@ -9,6 +9,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "api/enum_names.h"
@@ -134,6 +135,17 @@ std::string StatusText(const bulkhead::v1::StatusResponse& s) {
                             g.except().empty() ? "-" : absl::StrJoin(g.except(), ","),
                             absl::StrCat(g.identity_pairs()), absl::StrCat(g.dropped_flows())});
     absl::StrAppend(&out, Table(guardrails), "\n");
+  }
+
+  if (!s.maps().empty()) {
+    std::vector<Row> maps = {{"MAP", "ENTRIES", "CAPACITY", "FULL"}};
+    for (const auto& m : s.maps())
+      maps.push_back({m.name(), absl::StrCat(m.entries()), absl::StrCat(m.capacity()),
+                      m.capacity() == 0
+                          ? "-"
+                          : absl::StrFormat("%.1f%%", 100.0 * static_cast<double>(m.entries()) /
+                                                          static_cast<double>(m.capacity()))});
+    absl::StrAppend(&out, Table(maps), "\n");
   }
 
   std::vector<std::pair<std::string, std::uint64_t>> counters(s.datapath_counters().begin(),
