@@ -2,6 +2,7 @@
 //
 //   bulkhead status
 //   bulkhead flows [--last N] [-f] [filters] [-o table|compact|json] [--input FILE]
+//   bulkhead graph [-o dot|mermaid|svg|png] [--file FILE] [--namespace NS]
 //   bulkhead mode set <namespace/name>... <learn|monitor|enforce>
 //   bulkhead mode set --all <learn|monitor|enforce>
 //   bulkhead policy export [--namespace NS | --workload NS/NAME] [--output FILE]
@@ -14,6 +15,7 @@
 #include "api/enum_names.h"
 #include "tools/api_client.h"
 #include "tools/flows_command.h"
+#include "tools/graph_command.h"
 #include "tools/output.h"
 #include "tools/policy_commands.h"
 
@@ -50,6 +52,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"table", "json"}));
 
   bulkhead::FlowsCommand flows(app);
+  bulkhead::GraphCommand graph(app);
 
   auto* mode_cmd = app.add_subcommand("mode", "change how workloads are treated");
   mode_cmd->require_subcommand(1);
@@ -78,6 +81,7 @@ int main(int argc, char** argv) {
   }
 
   if (flows.Parsed()) return flows.Run(socket);
+  if (graph.Parsed()) return graph.Run(socket);
 
   if (*mode_set) {
     if (all ? mode_args.size() != 1 : mode_args.size() < 2)

@@ -8,6 +8,8 @@
 #   output    -o json has the documented fields; compact is one line a flow
 #   --input   a saved `-o json` replays to the same answer as the live agent
 #   --follow  a flow that happens after it started is printed, filtered
+#   graph     the service map renders with Graphviz; segments solid, the
+#             refused flow red; Mermaid too
 #   errors    a bad CIDR, duration or flag, --not without a flag, no agent:
 #             one line on stderr, a non-zero exit, no hang
 # Usage: flows_test.sh BUILD_DIR. Needs root. Cleans up on any exit.
@@ -124,6 +126,20 @@ check "--follow: the new flow to shop/db is printed" test "$(jq -c 'select(.sour
 check "--follow: and nothing the filter leaves out" test "$(jq -c 'select(.destination.workload!="shop/db")' "$WORK/follow.json" | wc -l)" -eq 0
 check "--follow: still running" kill -0 "$FOLLOW_PID"
 bh_stop "$FOLLOW_PID"; FOLLOW_PID=""
+
+echo "# graph"
+"$BULKHEAD" graph -o dot >"$WORK/map.dot"
+check "graph -o dot: Graphviz's dot renders it" dot -Tsvg -o "$WORK/map.svg" "$WORK/map.dot"
+check "graph: the shop namespace is a cluster" grep -q 'label="shop"' "$WORK/map.dot"
+check "graph: a learned segment is a solid edge" \
+  grep -Eq '"shop/frontend" -> "shop/api" \[label="tcp/8080", color="#2f6f3e"\]' "$WORK/map.dot"
+check "graph: the refused flow is a red dashed edge with its count" \
+  grep -Eq '"shop/db" -> "shop/api" \[label="tcp/8080 dropped x[0-9]+", color="#c0392b".*style=dashed' "$WORK/map.dot"
+check "graph -o svg: rendered by dot" bash -c "'$BULKHEAD' graph -o svg --file '$WORK/map2.svg' && grep -q '<svg' '$WORK/map2.svg'"
+check "graph -o mermaid: a flowchart with the namespace as a subgraph" \
+  bash -c "'$BULKHEAD' graph -o mermaid | grep -q '^  subgraph ns0\[\"shop\"\]'"
+check "graph --namespace other: no shop edges" \
+  test "$("$BULKHEAD" graph -o dot --namespace other | grep -c -- '->' || true)" -eq 0
 
 echo "# errors"
 # fails_clearly "what" PATTERN args...: a non-zero exit within 5 s, and one
