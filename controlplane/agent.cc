@@ -121,6 +121,9 @@ absl::Status Agent::Start() {
                           return MetricsText();
                         }));
   }
+  if (!options_.flow_log.path.empty()) {
+    BH_ASSIGN_OR_RETURN(flow_log_, FlowLog::Open(options_.flow_log));
+  }
   BH_ASSIGN_OR_RETURN(datapath_, Datapath::Load({.pin_dir = options_.pin_dir,
                                                  .sizes = options_.map_sizes,
                                                  .config = options_.datapath_config}));
@@ -558,6 +561,11 @@ bulkhead::v1::StatusResponse Agent::Status() const {
   counters["learner_held_back"] = scan_.held().size();
   counters["learner_scan_trips"] = scan_.trips();
   counters["learner_held_back_not_kept"] = scan_.dropped();
+  if (flow_log_) {
+    counters["agent_flow_log_lines"] = flow_log_->written();
+    counters["agent_flow_log_lines_failed"] = flow_log_->failed();
+    counters["agent_flow_log_rotations"] = flow_log_->rotations();
+  }
   guardrails_.Statuses(status.mutable_guardrails());
   for (bulkhead::v1::MapFill& fill : MapFills()) *status.add_maps() = std::move(fill);
   return status;

@@ -37,6 +37,7 @@
 #include "controlplane/compiler.h"
 #include "controlplane/flow_builder.h"
 #include "controlplane/flow_history.h"
+#include "controlplane/flow_log.h"
 #include "controlplane/guardrails.h"
 #include "controlplane/identity_table.h"
 #include "controlplane/interfaces.h"
@@ -72,6 +73,7 @@ struct AgentOptions {
   // Where to serve Prometheus metrics and /healthz ("127.0.0.1:9402");
   // empty: not served.
   std::string metrics_address;
+  FlowLogOptions flow_log;  // path empty: no flow log
   // Distinct learned ports between two peers past which they collapse into
   // a range (policy_store.h); 0: never.
   std::size_t collapse_ports = PolicyStore::kDefaultCollapseAfter;
@@ -205,6 +207,7 @@ class Agent {
   std::unique_ptr<Interfaces> interfaces_;
   std::unique_ptr<ApiServer> api_;
   std::unique_ptr<MetricsServer> metrics_;
+  std::unique_ptr<FlowLog> flow_log_;
 };
 
 }  // namespace bulkhead

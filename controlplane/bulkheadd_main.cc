@@ -69,6 +69,18 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-address", options.metrics_address,
                  "serve Prometheus metrics (/metrics) and a health check (/healthz) over HTTP\n"
                  "on this address, e.g. 127.0.0.1:9402 or [::]:9402; default: not served");
+  app.add_option("--flow-log", options.flow_log.path,
+                 "append every dropped and audited flow to this file as one JSON line (the\n"
+                 "fields of `bulkhead flows -o json`), for a SIEM; rotated by size");
+  app.add_flag("--flow-log-forwarded", options.flow_log.forwarded,
+               "write forwarded flows to the flow log too (as the datapath samples them)");
+  app.add_option("--flow-log-max-bytes", options.flow_log.max_bytes,
+                 "rotate the flow log past this size: FILE -> FILE.1 -> FILE.2 ...")
+      ->check(CLI::Range(std::uint64_t{4096}, std::uint64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--flow-log-files", options.flow_log.keep, "rotated flow log files kept")
+      ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
   app.add_option("--node-name", options.node_name,
                  "this node's name in every flow (on Kubernetes, spec.nodeName through the\n"
                  "downward API); default: the host name")

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "api/json_lines.h"  // ToJsonLine
 #include "google/protobuf/message.h"
 #include "proto/api.pb.h"
 #include "proto/flow.pb.h"
@@ -18,8 +19,6 @@ std::string FlowsTable(const bulkhead::v1::FlowsResponse& flows);
 // verdict, direction, interface, node.
 std::string FlowLine(const bulkhead::v1::Flow& flow);
 std::string StatusText(const bulkhead::v1::StatusResponse& status);
-// One line, no trailing newline.
-std::string ToJsonLine(const google::protobuf::Message& message);
 
 // Writes `contents` to `path` through a temporary file beside it and a
 // rename, so an existing file is replaced whole or not at all.

@@ -10,6 +10,8 @@
 #   --follow  a flow that happens after it started is printed, filtered
 #   graph     the service map renders with Graphviz; segments solid, the
 #             refused flow red; Mermaid too
+#   flow log  dropped and audited flows as the JSON lines of -o json,
+#             rotated by size
 #   errors    a bad CIDR, duration or flag, --not without a flag, no agent:
 #             one line on stderr, a non-zero exit, no hang
 # Usage: flows_test.sh BUILD_DIR. Needs root. Cleans up on any exit.
@@ -40,7 +42,8 @@ lab_serve api 8080
 lab_serve db 5432
 lab_serve_udp db 5353
 lab_wait_port api 8080 && lab_wait_port db 5432 && lab_wait_port db 5353
-SHOP_AGENT_ARGS=(--node-name node-a)
+SHOP_AGENT_ARGS=(--node-name node-a --flow-log "$WORK/flows.log" --flow-log-max-bytes 4096
+  --flow-log-files 2)
 shop_start_agent "$WORK" "$BUILD_DIR" 2>>"$WORK/agent.log"
 
 for i in 1 2; do
@@ -140,6 +143,22 @@ check "graph -o mermaid: a flowchart with the namespace as a subgraph" \
   bash -c "'$BULKHEAD' graph -o mermaid | grep -q '^  subgraph ns0\[\"shop\"\]'"
 check "graph --namespace other: no shop edges" \
   test "$("$BULKHEAD" graph -o dot --namespace other | grep -c -- '->' || true)" -eq 0
+
+echo "# the flow log (SIEM)"
+check "flow log: every line is JSON, dropped or audited (forwarded ones are not asked for)" test \
+  "$(jq -r .verdict "$WORK"/flows.log* | sort -u | tr '\n' ' ')" == "AUDIT DROPPED "
+check "flow log: a drop's line is its \`flows -o json\` line, field for field" test \
+  "$(jq -cS 'select(.verdict=="DROPPED" and .source.workload=="shop/db")' "$WORK"/flows.log* | head -1)" == \
+  "$(jq -cS 'select(.verdict=="DROPPED" and .source.workload=="shop/db")' "$WORK/all.json" | head -1)"
+# 30 denied SYNs from new source ports: 30 drops, past 4096 bytes of log.
+ip netns exec "$(lab_pod_ns frontend)" hping3 -q -S -p 5432 -c 30 -i u20000 $DB >/dev/null 2>&1 || true
+"$BULKHEAD" status >/dev/null  # the agent reads what the kernel reported
+check "flow log: rotated by size into flows.log.1, flows.log.2 at most" \
+  test -s "$WORK/flows.log.1" -a ! -e "$WORK/flows.log.3"
+check "flow log: no file past its size by more than a line" test \
+  "$(stat -c %s "$WORK"/flows.log* | sort -n | tail -1)" -le 6000
+check "flow log: status counts its lines and rotations" test \
+  "$("$BULKHEAD" status -o json | jq '.datapath_counters.agent_flow_log_rotations | tonumber')" -ge 1
 
 echo "# errors"
 # fails_clearly "what" PATTERN args...: a non-zero exit within 5 s, and one
