@@ -83,6 +83,7 @@ absl::Status CheckRequest(const bulkhead::v1::Request& request) {
   switch (request.kind_case()) {
     case bulkhead::v1::Request::kStatus:
     case bulkhead::v1::Request::kExportPolicy:
+    case bulkhead::v1::Request::kTop:  // any limit: the agent returns what it has
       return absl::OkStatus();
     case bulkhead::v1::Request::kFlows:  // any count: the agent returns what it has
       if (request.flows().wait_ms() > kMaxFlowsWaitMs)
@@ -97,8 +98,8 @@ absl::Status CheckRequest(const bulkhead::v1::Request& request) {
       break;
   }
   return absl::InvalidArgumentError(
-      "request: names no operation (expected status, flows, set_mode, export_policy or "
-      "apply_policy)");
+      "request: names no operation (expected status, flows, set_mode, export_policy, "
+      "apply_policy or top)");
 }
 
 }  // namespace bulkhead

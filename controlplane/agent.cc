@@ -496,6 +496,9 @@ bulkhead::v1::Response Agent::Handle(const bulkhead::v1::Request& request) {
     case bulkhead::v1::Request::kExportPolicy:
       *response.mutable_export_policy() = ExportPolicy();
       break;
+    case bulkhead::v1::Request::kTop:
+      *response.mutable_top() = Top(request.top());
+      break;
     case bulkhead::v1::Request::kApplyPolicy: {
       auto result = ApplyPolicy(request.apply_policy());
       if (!result.ok()) return ErrorResponse(result.status());

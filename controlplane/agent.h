@@ -27,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -148,6 +149,9 @@ class Agent {
   // from it (kept in the state directory).
   void ApplyPolicyFile();
   bulkhead::v1::FlowsResponse Flows(const bulkhead::v1::FlowsRequest& request) const;
+  bulkhead::v1::TopResponse Top(const bulkhead::v1::TopRequest& request) const;
+  // Counts a dropped or audited flow in refused_ (agent_metrics.cc).
+  void CountRefused(const bulkhead::v1::Flow& flow, absl::Time now);
   // events_drained: whether the ring buffer was read to the end just now.
   absl::StatusOr<bulkhead::v1::SetModeResponse> SetModes(
       const bulkhead::v1::SetModeRequest& request, const absl::Status& events_drained);
@@ -198,6 +202,17 @@ class Agent {
       seconds += absl::ToDoubleSeconds(d);
     }
   };
+  // `bulkhead top`: refused flows per pair, at most kMaxRefusedPairs (the
+  // least recently seen goes first).
+  struct RefusedUse {
+    std::uint64_t flows = 0;
+    absl::Time first_seen, last_seen;
+    bulkhead::v1::Reason reason = bulkhead::v1::REASON_UNSPECIFIED;
+  };
+  using RefusedKey = std::tuple<std::string, std::string, int, std::uint32_t, int>;
+  static constexpr std::size_t kMaxRefusedPairs = 10000;
+  std::map<RefusedKey, RefusedUse> refused_;
+  std::uint64_t refused_forgotten_ = 0;
   Timing compile_timing_;  // learned segments compiled into the maps
   Timing apply_timing_;    // policy files applied, read to maps
 

@@ -36,6 +36,7 @@ void Agent::OnFlowEvent(const bh_flow_event& event) {
   std::optional<SegmentKey> learned = learner_.Observe(event);
   if (learned && scan_.Tripped(learned->from, now)) flow.set_held_back(true);
   if (flow_log_) flow_log_->Write(flow);
+  CountRefused(flow, now);
   history_.Add(std::move(flow));
   if (api_) api_->NotifyFlows();
   CountFlow(event);

@@ -3,6 +3,7 @@
 // lost events, how full each map is, the learner's and the compiler's work.
 // Made when asked, from the agent's own counters and the datapath's; the
 // text format is prometheus-cpp's (its data model and TextSerializer).
+#include <algorithm>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
@@ -90,6 +91,59 @@ void Agent::CountFlow(const bh_flow_event& event) {
       it = flows_by_workload_.emplace(std::move(key), 0).first;
     ++it->second;
   }
+}
+
+void Agent::CountRefused(const bulkhead::v1::Flow& flow, absl::Time now) {
+  if (flow.verdict() != bulkhead::v1::DROPPED && flow.verdict() != bulkhead::v1::AUDIT) return;
+  const bool icmp =
+      flow.protocol() == bulkhead::v1::ICMP || flow.protocol() == bulkhead::v1::ICMPV6;
+  RefusedKey key{flow.source().workload(), flow.destination().workload(), flow.protocol(),
+                 icmp ? flow.icmp_type() : flow.destination().port(), flow.verdict()};
+  auto it = refused_.find(key);
+  if (it == refused_.end()) {
+    if (refused_.size() >= kMaxRefusedPairs) {
+      auto oldest = std::min_element(
+          refused_.begin(), refused_.end(),
+          [](const auto& a, const auto& b) { return a.second.last_seen < b.second.last_seen; });
+      refused_.erase(oldest);
+      ++refused_forgotten_;
+    }
+    it = refused_.emplace(std::move(key), RefusedUse{.first_seen = now}).first;
+  }
+  ++it->second.flows;
+  it->second.last_seen = now;
+  it->second.reason = flow.reason();
+}
+
+bulkhead::v1::TopResponse Agent::Top(const bulkhead::v1::TopRequest& request) const {
+  const std::size_t limit = request.limit() == 0 ? 10 : request.limit();
+  bulkhead::v1::TopResponse top;
+  bulkhead::v1::Policy policy = store_.Snapshot();
+  std::vector<const bulkhead::v1::Segment*> segments;
+  for (const auto& s : policy.segments()) segments.push_back(&s);
+  std::stable_sort(segments.begin(), segments.end(),
+                   [](const auto* a, const auto* b) { return a->flows() > b->flows(); });
+  for (std::size_t i = 0; i < segments.size() && i < limit; ++i) *top.add_segments() = *segments[i];
+  std::vector<std::pair<const RefusedKey*, const RefusedUse*>> refused;
+  for (const auto& [key, use] : refused_) refused.emplace_back(&key, &use);
+  std::stable_sort(refused.begin(), refused.end(),
+                   [](const auto& a, const auto& b) { return a.second->flows > b.second->flows; });
+  for (std::size_t i = 0; i < refused.size() && i < limit; ++i) {
+    const auto& [from, to, protocol, port, verdict] = *refused[i].first;
+    const RefusedUse& use = *refused[i].second;
+    bulkhead::v1::RefusedPair* out = top.add_refused();
+    out->set_from(from);
+    out->set_to(to);
+    out->set_protocol(static_cast<bulkhead::v1::Protocol>(protocol));
+    out->set_port(port);
+    out->set_verdict(static_cast<bulkhead::v1::Verdict>(verdict));
+    out->set_reason(use.reason);
+    out->set_flows(use.flows);
+    *out->mutable_first_seen() = ToTimestamp(use.first_seen);
+    *out->mutable_last_seen() = ToTimestamp(use.last_seen);
+  }
+  top.set_refused_pairs_forgotten(refused_forgotten_);
+  return top;
 }
 
 std::string Agent::MetricsText() const {

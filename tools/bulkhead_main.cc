@@ -2,6 +2,7 @@
 //
 //   bulkhead status
 //   bulkhead flows [--last N] [-f] [filters] [-o table|compact|json] [--input FILE]
+//   bulkhead top [--limit N] [-o table|json]
 //   bulkhead graph [-o dot|mermaid|svg|png] [--file FILE] [--namespace NS]
 //   bulkhead mode set <namespace/name>... <learn|monitor|enforce>
 //   bulkhead mode set --all <learn|monitor|enforce>
@@ -51,6 +52,13 @@ int main(int argc, char** argv) {
   status_cmd->add_option("-o,--output", output, "table or json")
       ->check(CLI::IsMember({"table", "json"}));
 
+  auto* top_cmd = app.add_subcommand(
+      "top", "the busiest segments and the most dropped or audited pairs since the agent started");
+  std::uint32_t limit = 10;
+  top_cmd->add_option("--limit", limit, "rows of each list")->capture_default_str();
+  top_cmd->add_option("-o,--output", output, "table or json")
+      ->check(CLI::IsMember({"table", "json"}));
+
   bulkhead::FlowsCommand flows(app);
   bulkhead::GraphCommand graph(app);
 
@@ -80,6 +88,14 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  if (*top_cmd) {
+    request.mutable_top()->set_limit(limit);
+    auto response = Call(socket, request);
+    if (!response.ok()) return Fail(response.status());
+    std::cout << (output == "json" ? bulkhead::ToJsonLine(response->top()) + "\n"
+                                   : bulkhead::TopText(response->top()));
+    return 0;
+  }
   if (flows.Parsed()) return flows.Run(socket);
   if (graph.Parsed()) return graph.Run(socket);
 

@@ -106,6 +106,36 @@ std::string FlowsTable(const bulkhead::v1::FlowsResponse& flows) {
   return Table(rows);
 }
 
+std::string TopText(const bulkhead::v1::TopResponse& top) {
+  auto when = [](const google::protobuf::Timestamp& t) { return TimeText(t); };
+  std::vector<Row> segments = {{"SEGMENT", "ID", "FLOWS", "LAST SEEN"}};
+  for (const auto& s : top.segments()) {
+    std::string port = s.port_end() == 0 ? absl::StrCat(s.port())
+                       : s.port() == 0 && s.port_end() == 65535
+                           ? std::string("any")
+                           : absl::StrCat(s.port(), "-", s.port_end());
+    segments.push_back({absl::StrCat(s.from_workload(), " -> ", s.to_workload(), " : ",
+                                     absl::AsciiStrToLower(ProtocolText(s.protocol())), "/", port),
+                        absl::StrCat(s.id()), absl::StrCat(s.flows()),
+                        s.has_last_seen() ? when(s.last_seen()) : "-"});
+  }
+  std::vector<Row> refused = {
+      {"FROM", "TO", "PORT", "VERDICT", "REASON", "FLOWS", "FIRST SEEN", "LAST SEEN"}};
+  for (const auto& r : top.refused())
+    refused.push_back(
+        {r.from(), r.to(),
+         absl::StrCat(absl::AsciiStrToLower(ProtocolText(r.protocol())), "/", r.port()),
+         bulkhead::v1::Verdict_Name(r.verdict()),
+         absl::AsciiStrToLower(bulkhead::v1::Reason_Name(r.reason())), absl::StrCat(r.flows()),
+         when(r.first_seen()), when(r.last_seen())});
+  std::string out =
+      absl::StrCat("busiest segments\n", Table(segments), "\nmost refused\n", Table(refused));
+  if (top.refused_pairs_forgotten() > 0)
+    absl::StrAppend(&out, "(", top.refused_pairs_forgotten(),
+                    " refused pairs not seen for longest were forgotten: the table is bounded)\n");
+  return out;
+}
+
 std::string StatusText(const bulkhead::v1::StatusResponse& s) {
   std::string out = absl::StrCat(
       "bulkheadd ", s.version(), ", up ", s.uptime_seconds(), "s\n",

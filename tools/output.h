@@ -19,6 +19,8 @@ std::string FlowsTable(const bulkhead::v1::FlowsResponse& flows);
 // verdict, direction, interface, node.
 std::string FlowLine(const bulkhead::v1::Flow& flow);
 std::string StatusText(const bulkhead::v1::StatusResponse& status);
+// `bulkhead top`: the busiest segments, the most refused pairs.
+std::string TopText(const bulkhead::v1::TopResponse& top);
 
 // Writes `contents` to `path` through a temporary file beside it and a
 // rename, so an existing file is replaced whole or not at all.

@@ -160,6 +160,17 @@ check "flow log: no file past its size by more than a line" test \
 check "flow log: status counts its lines and rotations" test \
   "$("$BULKHEAD" status -o json | jq '.datapath_counters.agent_flow_log_rotations | tonumber')" -ge 1
 
+echo "# top"
+"$BULKHEAD" top -o json >"$WORK/top.json"
+check "top: the most refused pair is the SYN scan frontend -> db tcp/5432" test \
+  "$(jq -r '.refused[0] | "\(.from) \(.to) \(.protocol) \(.port) \(.verdict)"' "$WORK/top.json")" == \
+  "shop/frontend shop/db TCP 5432 DROPPED"
+check "top: ... with at least its 30 flows" test "$(jq -r '.refused[0].flows | tonumber' "$WORK/top.json")" -ge 30
+check "top: db -> api tcp/8080 is there too" test "$(jq -c '.refused[] | select(.from=="shop/db" and .to=="shop/api" and .port==8080)' "$WORK/top.json" | wc -l)" -eq 1
+check "top: the busiest segments, with their flows" test \
+  "$(jq -r '.segments[] | select(.from_workload=="shop/frontend") | .flows | tonumber' "$WORK/top.json")" -ge 1
+check "top: as tables" bash -c "'$BULKHEAD' top | grep -Eq '^shop/frontend +shop/db +tcp/5432 +DROPPED +policy +[0-9]+'"
+
 echo "# errors"
 # fails_clearly "what" PATTERN args...: a non-zero exit within 5 s, and one
 # line on stderr that matches.
