@@ -124,6 +124,16 @@ def check_daemonset(ds, errors):
     inventory = flag(args, "inventory")
     if not inventory or mount_for(c.volume_mounts or [], inventory) is None:
         errors.append("--inventory must name a file on a mounted volume")
+    # The probes must ask the agent's own health endpoint, where it serves it.
+    metrics = flag(args, "metrics-address")
+    for name, probe in (("livenessProbe", c.liveness_probe), ("readinessProbe", c.readiness_probe)):
+        get = probe.http_get if probe else None
+        if get is None or get.path != "/healthz":
+            errors.append(f"{name} must be an httpGet of /healthz")
+        elif metrics != f"{get.host}:{get.port}":
+            errors.append(f"{name} asks {get.host}:{get.port}, but --metrics-address is {metrics}")
+    if not c.resources or not c.resources.requests or not (c.resources.limits or {}).get("memory"):
+        errors.append("resources: requests and a memory limit are expected")
     return added
 
 
