@@ -514,6 +514,7 @@ bulkhead::v1::Response Agent::Handle(const bulkhead::v1::Request& request) {
 bulkhead::v1::StatusResponse Agent::Status() const {
   bulkhead::v1::StatusResponse status;
   status.set_version(BULKHEAD_VERSION);
+  status.set_node(node_name_);
   status.set_uptime_seconds(absl::ToInt64Seconds(absl::Now() - started_));
   absl::Time now = absl::Now();
   std::map<std::string, std::uint32_t> segments_of;

@@ -49,8 +49,11 @@ int main(int argc, char** argv) {
 
   std::string output = "table";
   auto* status_cmd = app.add_subcommand("status", "agent, workloads with their modes, counters");
-  status_cmd->add_option("-o,--output", output, "table or json")
+  status_cmd->add_option("-o,--output", output, "table or json (one object a line, per agent)")
       ->check(CLI::IsMember({"table", "json"}));
+  std::vector<std::string> status_agents;
+  status_cmd->add_option("--agent", status_agents,
+                         "an agent's API socket; once per node for several (default: --socket)");
 
   auto* top_cmd = app.add_subcommand(
       "top", "the busiest segments and the most dropped or audited pairs since the agent started");
@@ -81,10 +84,18 @@ int main(int argc, char** argv) {
   bulkhead::v1::Request request;
   if (*status_cmd) {
     request.mutable_status();
-    auto response = Call(socket, request);
-    if (!response.ok()) return Fail(response.status());
-    std::cout << (output == "json" ? bulkhead::ToJsonLine(response->status()) + "\n"
-                                   : bulkhead::StatusText(response->status()));
+    const bool several = status_agents.size() > 1;
+    for (const std::string& agent :
+         status_agents.empty() ? std::vector<std::string>{socket} : status_agents) {
+      auto response = Call(agent, request);
+      if (!response.ok()) return Fail(response.status());
+      if (output == "json") {
+        std::cout << bulkhead::ToJsonLine(response->status()) << "\n";
+      } else {
+        if (several) std::cout << "== " << agent << "\n";
+        std::cout << bulkhead::StatusText(response->status()) << (several ? "\n" : "");
+      }
+    }
     return 0;
   }
 

@@ -1,8 +1,12 @@
 #include "tools/flows_command.h"
 
+#include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <thread>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "tools/api_client.h"
@@ -11,8 +15,18 @@
 namespace bulkhead {
 namespace {
 
-// How long one follow request waits for news before asking again.
+// How long one follow request waits for news before asking again (one
+// agent), or the pause between rounds that found nothing (several).
 constexpr std::uint32_t kFollowWaitMs = 2000;
+constexpr std::chrono::milliseconds kFollowPause{200};
+
+// Oldest first, whichever agent saw it.
+void SortByTime(std::vector<bulkhead::v1::Flow>& flows) {
+  std::stable_sort(flows.begin(), flows.end(), [](const auto& a, const auto& b) {
+    return std::make_tuple(a.time().seconds(), a.time().nanos()) <
+           std::make_tuple(b.time().seconds(), b.time().nanos());
+  });
+}
 
 // Flows from the agent or from a file, as one kind of list.
 template <typename Flows>
@@ -86,6 +100,9 @@ FlowsCommand::FlowsCommand(CLI::App& app) {
                    "or json (one JSON object a line, as --input reads it)")
       ->check(CLI::IsMember({"table", "compact", "json"}))
       ->capture_default_str();
+  command_->add_option("--agent", agents_,
+                       "an agent's API socket; give it once per node to merge their flows by\n"
+                       "time (each flow names its node); default: --socket");
   command_->add_option("--input", input_,
                        "read flows saved by `bulkhead flows -o json` (\"-\": stdin) instead of\n"
                        "asking the agent; the same filters apply");
@@ -169,8 +186,18 @@ int FlowsCommand::Run(const std::string& socket) {
     return 0;
   }
 
-  absl::StatusOr<std::unique_ptr<ApiClient>> client = ApiClient::Connect(socket);
-  if (!client.ok()) return Fail(client.status());
+  // One connection per agent; their flows are merged by time.
+  struct Source {
+    std::string socket;
+    std::unique_ptr<ApiClient> client;
+    std::uint64_t cursor = 0;
+  };
+  std::vector<Source> sources;
+  for (const std::string& path : agents_.empty() ? std::vector<std::string>{socket} : agents_) {
+    absl::StatusOr<std::unique_ptr<ApiClient>> client = ApiClient::Connect(path);
+    if (!client.ok()) return Fail(client.status());
+    sources.push_back({path, *std::move(client)});
+  }
   bulkhead::v1::Request request;
   bulkhead::v1::FlowsRequest* flows_request = request.mutable_flows();
   if (follow_ && !last_given) {
@@ -179,24 +206,41 @@ int FlowsCommand::Run(const std::string& socket) {
     // With filters, the last N that match: ask for everything kept.
     flows_request->set_last(filter->empty() ? last_ : 0);
   }
-  absl::StatusOr<bulkhead::v1::Response> response = (*client)->Call(request);
-  if (!response.ok()) return Fail(response.status());
-  print(matching(Pointers(response->flows().flows()), last_given || !follow_ ? last_ : 0));
+  std::vector<bulkhead::v1::Flow> history;
+  for (Source& source : sources) {
+    absl::StatusOr<bulkhead::v1::Response> response = source.client->Call(request);
+    if (!response.ok()) return Fail(response.status());
+    for (bulkhead::v1::Flow& f : *response->mutable_flows()->mutable_flows())
+      history.push_back(std::move(f));
+    source.cursor = response->flows().cursor();
+  }
+  SortByTime(history);
+  print(matching(Pointers(history), last_given || !follow_ ? last_ : 0));
   if (!follow_) return 0;
 
-  std::uint64_t cursor = response->flows().cursor();
+  // Following one agent, its answer waits for news; following several, each
+  // is asked in turn without waiting, and the round pauses when none had any.
+  const bool one = sources.size() == 1;
   for (;;) {
-    flows_request->Clear();
-    flows_request->set_after(cursor);
-    flows_request->set_wait_ms(kFollowWaitMs);
-    response = (*client)->Call(request);
-    if (!response.ok()) return Fail(response.status());
-    const bulkhead::v1::FlowsResponse& news = response->flows();
-    if (news.missed() > 0)
-      std::cerr << "bulkhead: " << news.missed()
-                << " flows left the agent's history before they could be shown\n";
-    print(matching(Pointers(news.flows()), 0));
-    cursor = news.cursor();
+    std::vector<bulkhead::v1::Flow> news;
+    for (Source& source : sources) {
+      flows_request->Clear();
+      flows_request->set_after(source.cursor);
+      flows_request->set_wait_ms(one ? kFollowWaitMs : 0);
+      absl::StatusOr<bulkhead::v1::Response> response = source.client->Call(request);
+      if (!response.ok())
+        return Fail(absl::Status(response.status().code(),
+                                 absl::StrCat(source.socket, ": ", response.status().message())));
+      if (response->flows().missed() > 0)
+        std::cerr << "bulkhead: " << response->flows().missed() << " flows left the history of "
+                  << source.socket << " before they could be shown\n";
+      for (bulkhead::v1::Flow& f : *response->mutable_flows()->mutable_flows())
+        news.push_back(std::move(f));
+      source.cursor = response->flows().cursor();
+    }
+    if (news.empty() && !one) std::this_thread::sleep_for(kFollowPause);
+    SortByTime(news);
+    print(matching(Pointers(news), 0));
   }
 }
 

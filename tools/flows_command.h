@@ -37,6 +37,7 @@ class FlowsCommand {
   std::string since_, until_;
   std::string output_ = "table";
   std::string input_;
+  std::vector<std::string> agents_;
 };
 
 }  // namespace bulkhead

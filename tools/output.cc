@@ -138,7 +138,8 @@ std::string TopText(const bulkhead::v1::TopResponse& top) {
 
 std::string StatusText(const bulkhead::v1::StatusResponse& s) {
   std::string out = absl::StrCat(
-      "bulkheadd ", s.version(), ", up ", s.uptime_seconds(), "s\n",
+      "bulkheadd ", s.version(), s.node().empty() ? "" : absl::StrCat(" on ", s.node()), ", up ",
+      s.uptime_seconds(), "s\n",
       "interfaces: ", s.interfaces().empty() ? "none" : absl::StrJoin(s.interfaces(), ", "),
       "\nsegments: ", s.segments(), "\nflows seen: ", s.flows_seen(), "\n\n");
   std::vector<Row> workloads = {{"WORKLOAD", "IDENTITY", "MODE", "SINCE", "STABLE", "SEGMENTS",
