@@ -28,7 +28,10 @@ FlowLog::~FlowLog() {
 
 absl::Status FlowLog::Reopen() {
   if (fd_ >= 0) close(fd_);
-  fd_ = open(options_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+  // O_NONBLOCK: a FIFO put at the path fails the check below instead of
+  // blocking the agent until someone reads it.
+  fd_ = open(options_.path.c_str(),
+             O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
   if (fd_ < 0) return ErrnoError(errno, absl::StrCat("flow log ", options_.path));
   struct stat st;
   if (fstat(fd_, &st) != 0) return ErrnoError(errno, absl::StrCat("flow log ", options_.path));

@@ -58,7 +58,11 @@ std::optional<SegmentKey> Learner::Observe(const bh_flow_event& event) {
       }
       key.port = dport;
       break;
-    case IPPROTO_UDP: {
+    case IPPROTO_UDP:
+    case IPPROTO_UDPLITE:
+    case IPPROTO_SCTP: {
+      // The datapath judges these by destination port, as UDP (parse.h): a
+      // segment learned without it would never admit the flow in enforce.
       std::uint16_t sport = ntohs(event.sport_be);
       bool answer_shaped = (sport < kEphemeralPortStart && dport >= kEphemeralPortStart) ||
                            (sport < 1024 && dport >= 1024);

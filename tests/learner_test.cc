@@ -89,6 +89,23 @@ TEST_F(LearnerTest, AFlowToAServiceIsLearnedAsTheBackendsTargetPort) {
   EXPECT_FALSE(learner_->Observe(e).has_value());
 }
 
+// SCTP and UDP-Lite are judged by destination port like UDP (bpf/lib/parse.h):
+// learned with it, or enforce would drop what was learned.
+TEST_F(LearnerTest, SctpAndUdpLiteLearnTheirServerPort) {
+  for (std::uint8_t proto : {std::uint8_t{IPPROTO_SCTP}, std::uint8_t{IPPROTO_UDPLITE}}) {
+    bh_flow_event e = TcpSyn(frontend_, 43512, api_, 3868);
+    e.proto = proto;
+    e.flags = 0;
+    auto segment = learner_->Observe(e);
+    ASSERT_TRUE(segment.has_value()) << static_cast<int>(proto);
+    EXPECT_EQ(segment->port, 3868) << static_cast<int>(proto);
+    // Answer-shaped (from a low port to an ephemeral one): not an opener.
+    e.sport_be = htons(3868);
+    e.dport_be = htons(43512);
+    EXPECT_FALSE(learner_->Observe(e).has_value()) << static_cast<int>(proto);
+  }
+}
+
 TEST_F(LearnerTest, ManyClientPortsAreOneSegment) {
   PolicyStore store;
   int new_segments = 0;
