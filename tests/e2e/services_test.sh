@@ -9,8 +9,8 @@
 #   learn    calls through the Service are segments to shop/api:8080: never
 #            the Service's address, never world, never port 80 or 30080;
 #   enforce  the learned calls through the ClusterIP and the NodePort, and a
-#            connection opened through the Service while learning, keep
-#            working; the Service's other port (api:9090), and a workload
+#            pooled connection opened through the Service before the agent
+#            started, keep working; the Service's other port (api:9090), and a workload
 #            that never called api, are dropped at the source and reported
 #            DROPPED as flows to shop/api on the target port;
 #   reload   the Service leaves the inventory: its address is a peer like
@@ -59,18 +59,23 @@ lab_serve api 9090
 lab_wait_port api 8080 && lab_wait_port api 9090
 echo "# before the agent: the DNAT rules work"
 check "frontend -> $VIP:81 reaches api:9090 through the DNAT rule" lab_connect frontend $VIP 81
+# A pooled connection through the Service, opened before the agent: its
+# side is seen mid-stream (the socket, connected to the Service, says it
+# is the client).
+setsid ip netns exec "$(lab_pod_ns frontend)" /usr/bin/python3 "$(dirname "$0")/pool.py" \
+  echo-client $VIP 80 "$WORK/pool.log" >/dev/null 2>&1 </dev/null &
+POOL_PID=$!
+for i in $(seq 1 50); do [[ -s "$WORK/pool.log" ]] && break; sleep 0.1; done
 shop_start_agent "$WORK" "$BUILD_DIR" 2>>"$WORK/agent.log"
+sleep 1
+check "learn: the pooled connection's flow through the Service is seen mid-stream as frontend -> shop/api:8080" \
+  test "$(flows_matching '.source.workload=="shop/frontend" and .destination.workload=="shop/api" and .destination.port==8080 and .service=="shop/api" and .mid_stream')" -ge 1
 
 echo "# learn"
 for i in 1 2; do
   check "learn: frontend -> Service $VIP:80 connects ($i)" lab_connect frontend $VIP 80
   check "learn: frontend -> NodePort $NODE:30080 connects ($i)" lab_connect frontend $NODE 30080
 done
-# A pooled connection through the Service, opened while learning.
-setsid ip netns exec "$(lab_pod_ns frontend)" /usr/bin/python3 "$(dirname "$0")/pool.py" \
-  echo-client $VIP 80 "$WORK/pool.log" >/dev/null 2>&1 </dev/null &
-POOL_PID=$!
-sleep 1
 # frontend -> api:9090 through port 81 was called before the agent (above)
 # and never again: it must not be a segment.
 check "learn: the only segment is frontend -> shop/api tcp/8080 (not the Service's address or ports)" \
