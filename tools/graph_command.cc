@@ -45,6 +45,7 @@ absl::Status Render(const std::string& dot, const std::string& format, const std
   std::vector<std::string> args = {"dot", type, source};
   if (!file.empty()) args.insert(args.end() - 1, {"-o", file});
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   pid_t pid = 0;
