@@ -1,6 +1,7 @@
 #include "api/service_graph.h"
 
 #include <algorithm>
+#include <functional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -38,6 +39,25 @@ std::string MermaidText(const std::string& text) {
 std::string EdgeText(const ServiceGraph::Edge& e) {
   if (e.kind == EdgeKind::kSegment) return e.label;
   return absl::StrCat(e.label, e.kind == EdgeKind::kDropped ? " dropped" : " audit", " x", e.flows);
+}
+
+// Walks the nodes namespace by namespace (the peers outside any first):
+// `open` and `close` around each namespace's nodes, `node` for every node
+// with its label (its name within the namespace).
+void WalkClusters(const ServiceGraph& graph,
+                  const std::function<void(const std::string& ns, int index)>& open,
+                  const std::function<void(const std::string& name, const std::string& label,
+                                           bool clustered)>& node,
+                  const std::function<void()>& close) {
+  std::map<std::string, std::vector<std::string>> by_namespace;
+  for (const auto& [name, ns] : graph.nodes) by_namespace[ns].push_back(name);
+  int index = 0;
+  for (const auto& [ns, names] : by_namespace) {
+    if (!ns.empty()) open(ns, index++);
+    for (const std::string& name : names)
+      node(name, ns.empty() ? name : name.substr(ns.size() + 1), !ns.empty());
+    if (!ns.empty()) close();
+  }
 }
 
 }  // namespace
@@ -100,23 +120,17 @@ std::string GraphToDot(const ServiceGraph& graph) {
       "  node [shape=box, style=\"rounded,filled\", fillcolor=\"#eef3fb\", "
       "fontname=\"Helvetica\"];\n"
       "  edge [fontname=\"Helvetica\", fontsize=10];\n";
-  std::map<std::string, std::vector<std::string>> by_namespace;
-  for (const auto& [name, ns] : graph.nodes) by_namespace[ns].push_back(name);
-  int cluster = 0;
-  for (const auto& [ns, names] : by_namespace) {
-    std::string indent = "  ";
-    if (!ns.empty()) {
-      absl::StrAppend(&out, "  subgraph cluster_", cluster++, " {\n    label=", Quote(ns),
-                      ";\n    style=\"rounded,dashed\";\n    color=\"#8a94a6\";\n");
-      indent = "    ";
-    }
-    for (const std::string& name : names) {
-      std::string label = ns.empty() ? name : name.substr(ns.size() + 1);
-      absl::StrAppend(&out, indent, Quote(name), " [label=", Quote(label),
-                      ns.empty() ? ", shape=ellipse, fillcolor=\"#f4f4f4\"" : "", "];\n");
-    }
-    if (!ns.empty()) absl::StrAppend(&out, "  }\n");
-  }
+  WalkClusters(
+      graph,
+      [&](const std::string& ns, int index) {
+        absl::StrAppend(&out, "  subgraph cluster_", index, " {\n    label=", Quote(ns),
+                        ";\n    style=\"rounded,dashed\";\n    color=\"#8a94a6\";\n");
+      },
+      [&](const std::string& name, const std::string& label, bool clustered) {
+        absl::StrAppend(&out, clustered ? "    " : "  ", Quote(name), " [label=", Quote(label),
+                        clustered ? "" : ", shape=ellipse, fillcolor=\"#f4f4f4\"", "];\n");
+      },
+      [&] { absl::StrAppend(&out, "  }\n"); });
   for (const ServiceGraph::Edge& e : graph.edges) {
     const char* style = e.kind == EdgeKind::kSegment ? "color=\"#2f6f3e\""
                         : e.kind == EdgeKind::kDropped
@@ -133,22 +147,16 @@ std::string GraphToMermaid(const ServiceGraph& graph) {
   std::string out = "flowchart LR\n";
   std::map<std::string, std::string> ids;  // node -> n0, n1, ...
   for (const auto& [name, ns] : graph.nodes) ids.emplace(name, absl::StrCat("n", ids.size()));
-  std::map<std::string, std::vector<std::string>> by_namespace;
-  for (const auto& [name, ns] : graph.nodes) by_namespace[ns].push_back(name);
-  int cluster = 0;
-  for (const auto& [ns, names] : by_namespace) {
-    std::string indent = "  ";
-    if (!ns.empty()) {
-      absl::StrAppend(&out, "  subgraph ns", cluster++, "[\"", MermaidText(ns), "\"]\n");
-      indent = "    ";
-    }
-    for (const std::string& name : names) {
-      std::string label = ns.empty() ? name : name.substr(ns.size() + 1);
-      absl::StrAppend(&out, indent, ids.at(name), ns.empty() ? "([\"" : "[\"", MermaidText(label),
-                      ns.empty() ? "\"])\n" : "\"]\n");
-    }
-    if (!ns.empty()) absl::StrAppend(&out, "  end\n");
-  }
+  WalkClusters(
+      graph,
+      [&](const std::string& ns, int index) {
+        absl::StrAppend(&out, "  subgraph ns", index, "[\"", MermaidText(ns), "\"]\n");
+      },
+      [&](const std::string& name, const std::string& label, bool clustered) {
+        absl::StrAppend(&out, clustered ? "    " : "  ", ids.at(name), clustered ? "[\"" : "([\"",
+                        MermaidText(label), clustered ? "\"]\n" : "\"])\n");
+      },
+      [&] { absl::StrAppend(&out, "  end\n"); });
   int index = 0;
   std::string dropped_links, audit_links;
   for (const ServiceGraph::Edge& e : graph.edges) {

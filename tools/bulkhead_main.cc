@@ -24,11 +24,6 @@ namespace {
 
 constexpr char kDefaultSocket[] = "/run/bulkhead/bulkhead.sock";
 
-int Fail(const absl::Status& status) {
-  std::cerr << "bulkhead: " << status.message() << "\n";
-  return 1;
-}
-
 absl::StatusOr<bulkhead::v1::Response> Call(const std::string& socket,
                                             const bulkhead::v1::Request& request) {
   auto client = bulkhead::ApiClient::Connect(socket);
@@ -88,7 +83,7 @@ int main(int argc, char** argv) {
     for (const std::string& agent :
          status_agents.empty() ? std::vector<std::string>{socket} : status_agents) {
       auto response = Call(agent, request);
-      if (!response.ok()) return Fail(response.status());
+      if (!response.ok()) return bulkhead::PrintFailure(response.status());
       if (output == "json") {
         std::cout << bulkhead::ToJsonLine(response->status()) << "\n";
       } else {
@@ -102,7 +97,7 @@ int main(int argc, char** argv) {
   if (*top_cmd) {
     request.mutable_top()->set_limit(limit);
     auto response = Call(socket, request);
-    if (!response.ok()) return Fail(response.status());
+    if (!response.ok()) return bulkhead::PrintFailure(response.status());
     std::cout << (output == "json" ? bulkhead::ToJsonLine(response->top()) + "\n"
                                    : bulkhead::TopText(response->top()));
     return 0;
@@ -112,10 +107,10 @@ int main(int argc, char** argv) {
 
   if (*mode_set) {
     if (all ? mode_args.size() != 1 : mode_args.size() < 2)
-      return Fail(absl::InvalidArgumentError(
+      return bulkhead::PrintFailure(absl::InvalidArgumentError(
           "usage: bulkhead mode set <namespace/name>... <mode> | --all <mode>"));
     auto mode = bulkhead::ModeFromName(mode_args.back());
-    if (!mode.ok()) return Fail(mode.status());
+    if (!mode.ok()) return bulkhead::PrintFailure(mode.status());
     mode_args.pop_back();
     std::vector<std::string> targets = all ? std::vector<std::string>{""} : mode_args;
     for (const std::string& target : targets) {
@@ -124,7 +119,7 @@ int main(int argc, char** argv) {
       set->set_workload(target);
       set->set_mode(*mode);
       auto response = Call(socket, request);
-      if (!response.ok()) return Fail(response.status());
+      if (!response.ok()) return bulkhead::PrintFailure(response.status());
       for (const auto& changed : response->set_mode().changed())
         std::cout << changed << ": " << bulkhead::ModeName(*mode) << "\n";
     }

@@ -37,11 +37,6 @@ std::vector<const bulkhead::v1::Flow*> Pointers(const Flows& flows) {
   return out;
 }
 
-int Fail(const absl::Status& status) {
-  std::cerr << "bulkhead: " << status.message() << "\n";
-  return 1;
-}
-
 }  // namespace
 
 FlowsCommand::FlowsCommand(CLI::App& app) {
@@ -147,9 +142,10 @@ absl::StatusOr<FlowFilter> FlowsCommand::BuildFilter() const {
 
 int FlowsCommand::Run(const std::string& socket) {
   absl::StatusOr<FlowFilter> filter = BuildFilter();
-  if (!filter.ok()) return Fail(filter.status());
+  if (!filter.ok()) return PrintFailure(filter.status());
   if (follow_ && !input_.empty())
-    return Fail(absl::InvalidArgumentError("--follow reads from an agent, not from --input"));
+    return PrintFailure(
+        absl::InvalidArgumentError("--follow reads from an agent, not from --input"));
   const bool last_given = last_option_->count() > 0;
   const std::string format = follow_ && output_ == "table" ? "compact" : output_;
 
@@ -177,11 +173,11 @@ int FlowsCommand::Run(const std::string& socket) {
     std::ifstream file;
     if (input_ != "-") {
       file.open(input_);
-      if (!file) return Fail(absl::NotFoundError(absl::StrCat(input_, ": cannot open")));
+      if (!file) return PrintFailure(absl::NotFoundError(absl::StrCat(input_, ": cannot open")));
     }
     absl::StatusOr<std::vector<bulkhead::v1::Flow>> flows =
         ReadFlowsJson(input_ == "-" ? std::cin : file, input_ == "-" ? "stdin" : input_);
-    if (!flows.ok()) return Fail(flows.status());
+    if (!flows.ok()) return PrintFailure(flows.status());
     print(matching(Pointers(*flows), last_));
     return 0;
   }
@@ -195,7 +191,7 @@ int FlowsCommand::Run(const std::string& socket) {
   std::vector<Source> sources;
   for (const std::string& path : agents_.empty() ? std::vector<std::string>{socket} : agents_) {
     absl::StatusOr<std::unique_ptr<ApiClient>> client = ApiClient::Connect(path);
-    if (!client.ok()) return Fail(client.status());
+    if (!client.ok()) return PrintFailure(client.status());
     sources.push_back({path, *std::move(client)});
   }
   bulkhead::v1::Request request;
@@ -209,7 +205,7 @@ int FlowsCommand::Run(const std::string& socket) {
   std::vector<bulkhead::v1::Flow> history;
   for (Source& source : sources) {
     absl::StatusOr<bulkhead::v1::Response> response = source.client->Call(request);
-    if (!response.ok()) return Fail(response.status());
+    if (!response.ok()) return PrintFailure(response.status());
     for (bulkhead::v1::Flow& f : *response->mutable_flows()->mutable_flows())
       history.push_back(std::move(f));
     source.cursor = response->flows().cursor();
@@ -229,8 +225,9 @@ int FlowsCommand::Run(const std::string& socket) {
       flows_request->set_wait_ms(one ? kFollowWaitMs : 0);
       absl::StatusOr<bulkhead::v1::Response> response = source.client->Call(request);
       if (!response.ok())
-        return Fail(absl::Status(response.status().code(),
-                                 absl::StrCat(source.socket, ": ", response.status().message())));
+        return PrintFailure(
+            absl::Status(response.status().code(),
+                         absl::StrCat(source.socket, ": ", response.status().message())));
       if (response->flows().missed() > 0)
         std::cerr << "bulkhead: " << response->flows().missed() << " flows left the history of "
                   << source.socket << " before they could be shown\n";

@@ -20,11 +20,6 @@ extern char** environ;
 namespace bulkhead {
 namespace {
 
-int Fail(const absl::Status& status) {
-  std::cerr << "bulkhead: " << status.message() << "\n";
-  return 1;
-}
-
 // Renders DOT with Graphviz: `dot -T<format>` into `file` (empty: stdout).
 absl::Status Render(const std::string& dot, const std::string& format, const std::string& file) {
   char source[] = "/tmp/bulkhead-graph.XXXXXX";
@@ -83,23 +78,23 @@ GraphCommand::GraphCommand(CLI::App& app) {
 
 int GraphCommand::Run(const std::string& socket) {
   absl::StatusOr<std::unique_ptr<ApiClient>> client = ApiClient::Connect(socket);
-  if (!client.ok()) return Fail(client.status());
+  if (!client.ok()) return PrintFailure(client.status());
   bulkhead::v1::Request request;
   request.mutable_export_policy();
   absl::StatusOr<bulkhead::v1::Response> exported = (*client)->Call(request);
-  if (!exported.ok()) return Fail(exported.status());
+  if (!exported.ok()) return PrintFailure(exported.status());
 
   std::vector<bulkhead::v1::Flow> flows;
   if (!input_.empty()) {
     std::ifstream in(input_);
-    if (!in) return Fail(absl::NotFoundError(absl::StrCat(input_, ": cannot open")));
+    if (!in) return PrintFailure(absl::NotFoundError(absl::StrCat(input_, ": cannot open")));
     absl::StatusOr<std::vector<bulkhead::v1::Flow>> read = ReadFlowsJson(in, input_);
-    if (!read.ok()) return Fail(read.status());
+    if (!read.ok()) return PrintFailure(read.status());
     flows = *std::move(read);
   } else {
     request.mutable_flows()->set_last(0);
     absl::StatusOr<bulkhead::v1::Response> history = (*client)->Call(request);
-    if (!history.ok()) return Fail(history.status());
+    if (!history.ok()) return PrintFailure(history.status());
     flows.assign(history->flows().flows().begin(), history->flows().flows().end());
   }
 
@@ -125,7 +120,7 @@ int GraphCommand::Run(const std::string& socket) {
   ServiceGraph graph = BuildServiceGraph(policy, flows);
   if (format_ == "svg" || format_ == "png") {
     absl::Status rendered = Render(GraphToDot(graph), format_, file_);
-    return rendered.ok() ? 0 : Fail(rendered);
+    return rendered.ok() ? 0 : PrintFailure(rendered);
   }
   const std::string text = format_ == "mermaid" ? GraphToMermaid(graph) : GraphToDot(graph);
   if (file_.empty()) {
@@ -133,7 +128,7 @@ int GraphCommand::Run(const std::string& socket) {
     return 0;
   }
   absl::Status written = WriteOutputFile(file_, text);
-  return written.ok() ? 0 : Fail(written);
+  return written.ok() ? 0 : PrintFailure(written);
 }
 
 }  // namespace bulkhead

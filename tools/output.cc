@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <iostream>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -83,6 +84,11 @@ std::string TimeText(const google::protobuf::Timestamp& time) {
 }
 
 }  // namespace
+
+int PrintFailure(const absl::Status& status) {
+  std::cerr << "bulkhead: " << status.message() << "\n";
+  return 1;
+}
 
 std::string FlowLine(const bulkhead::v1::Flow& f) {
   std::string line =

@@ -14,6 +14,9 @@
 
 namespace bulkhead {
 
+// Prints "bulkhead: <message>" on stderr, one line; returns 1 (the exit code).
+int PrintFailure(const absl::Status& status);
+
 std::string FlowsTable(const bulkhead::v1::FlowsResponse& flows);
 // One flow on one line (no newline): time, source -> destination, protocol,
 // verdict, direction, interface, node.

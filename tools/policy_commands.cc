@@ -24,14 +24,9 @@
 namespace bulkhead {
 namespace {
 
-int Fail(const absl::Status& status) {
-  std::cerr << "bulkhead: " << status.message() << "\n";
-  return 1;
-}
-
 // diff and simulate could not tell (exit 2, as diff(1)).
 int Unsure(const absl::Status& status) {
-  Fail(status);
+  PrintFailure(status);
   return 2;
 }
 
@@ -98,7 +93,7 @@ absl::StatusOr<absl::Duration> ParseAge(const std::string& text) {
 std::optional<ParsedPolicy> ReadPolicyFile(const std::string& path, const PeerCatalog* catalog) {
   absl::StatusOr<std::string> content = ReadInput(path);
   if (!content.ok()) {
-    Fail(content.status());
+    PrintFailure(content.status());
     return std::nullopt;
   }
   ParsedPolicy parsed = ParsePolicyDocument(*content, catalog);
@@ -212,7 +207,7 @@ int PolicyCommands::Export(const CallAgent& call) {
   PeerSelector scope;
   if (!namespace_.empty()) {
     if (namespace_.find('/') != std::string::npos)
-      return Fail(absl::InvalidArgumentError(
+      return PrintFailure(absl::InvalidArgumentError(
           absl::StrCat("--namespace \"", namespace_, "\": a namespace has no '/'")));
     scope = {PeerSelector::Kind::kNamespace, namespace_};
   } else if (!workload_.empty()) {
@@ -221,18 +216,18 @@ int PolicyCommands::Export(const CallAgent& call) {
   bulkhead::v1::Request request;
   request.mutable_export_policy();
   auto response = call(request);
-  if (!response.ok()) return Fail(response.status());
+  if (!response.ok()) return PrintFailure(response.status());
   const bulkhead::v1::ExportPolicyResponse& exported = response->export_policy();
   if (scope.kind != PeerSelector::Kind::kAny &&
       std::none_of(exported.workloads().begin(), exported.workloads().end(),
                    [&](const auto& w) { return scope.Selects(w.workload()); }))
-    return Fail(
+    return PrintFailure(
         absl::NotFoundError(absl::StrCat("no workload in ", scope.ToString(), " (the agent knows ",
                                          exported.workloads_size(), " workloads)")));
   std::string text;
   if (format_ == "kubernetes") {
     absl::StatusOr<KubernetesExport> k8s = KubernetesPolicies(exported, scope);
-    if (!k8s.ok()) return Fail(k8s.status());
+    if (!k8s.ok()) return PrintFailure(k8s.status());
     for (const std::string& warning : k8s->warnings) std::cerr << "warning: " << warning << "\n";
     text = encoding_ == "json" ? k8s->json : k8s->yaml;
   } else if (encoding_ == "json") {
@@ -244,20 +239,21 @@ int PolicyCommands::Export(const CallAgent& call) {
     std::cout << text;
     return 0;
   }
-  if (absl::Status status = WriteOutputFile(output_file_, text); !status.ok()) return Fail(status);
+  if (absl::Status status = WriteOutputFile(output_file_, text); !status.ok())
+    return PrintFailure(status);
   return 0;
 }
 
 int PolicyCommands::Apply(const CallAgent& call) {
   absl::StatusOr<std::string> content = ReadInput(file_);
-  if (!content.ok()) return Fail(content.status());
+  if (!content.ok()) return PrintFailure(content.status());
   const std::string name = file_ == "-" ? "stdin" : file_;
   bulkhead::v1::Request request;
   request.mutable_apply_policy()->set_content(*std::move(content));
   request.mutable_apply_policy()->set_source(name);
   request.mutable_apply_policy()->set_dry_run(dry_run_);
   auto response = call(request);
-  if (!response.ok()) return Fail(response.status());
+  if (!response.ok()) return PrintFailure(response.status());
   const bulkhead::v1::ApplyPolicyResponse& applied = response->apply_policy();
   for (const std::string& warning : applied.warnings())
     std::cerr << name << ": warning: " << warning << "\n";

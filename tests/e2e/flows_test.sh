@@ -27,15 +27,7 @@ API=$SHOP_API DB=$SHOP_DB
 WORK=$(mktemp -d /tmp/bulkhead-e2e.XXXXXX)
 export BULKHEAD_SOCKET="$WORK/bulkhead.sock"
 source "$(dirname "$0")/lib.sh"
-FOLLOW_PID=""
-cleanup_all() {
-  local rc=${1:-$?}  # before anything here changes $?
-  if [[ -n "$FOLLOW_PID" ]]; then bh_stop "$FOLLOW_PID"; fi
-  shop_cleanup "$rc"
-}
-trap cleanup_all EXIT
-trap 'cleanup_all 130' INT
-trap 'cleanup_all 143' TERM
+shop_cleanup_on_exit
 
 shop_create "$WORK"
 lab_serve api 8080
@@ -120,6 +112,7 @@ check "--input - reads stdin" test "$("$BULKHEAD" flows --input - --last 0 -o js
 echo "# --follow"
 "$BULKHEAD" flows --follow -o json --to shop/db >"$WORK/follow.json" 2>"$WORK/follow.err" &
 FOLLOW_PID=$!
+SHOP_EXTRA_PIDS+=("$FOLLOW_PID")
 sleep 1
 check "--follow: nothing from before it started" test ! -s "$WORK/follow.json"
 lab_connect frontend $DB 5432 || true
@@ -128,7 +121,7 @@ for i in $(seq 1 50); do [[ -s "$WORK/follow.json" ]] && break; sleep 0.1; done
 check "--follow: the new flow to shop/db is printed" test "$(jq -c 'select(.source.workload=="shop/frontend" and .destination.workload=="shop/db" and .destination.port==5432 and .verdict=="DROPPED")' "$WORK/follow.json" | wc -l)" -ge 1
 check "--follow: and nothing the filter leaves out" test "$(jq -c 'select(.destination.workload!="shop/db")' "$WORK/follow.json" | wc -l)" -eq 0
 check "--follow: still running" kill -0 "$FOLLOW_PID"
-bh_stop "$FOLLOW_PID"; FOLLOW_PID=""
+bh_stop "$FOLLOW_PID"; SHOP_EXTRA_PIDS=()
 
 echo "# graph"
 "$BULKHEAD" graph -o dot >"$WORK/map.dot"

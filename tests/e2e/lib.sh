@@ -22,8 +22,13 @@ segments() {
     awk '/^heldBack:/ {exit} /- from:/ {f=$3} /^ +to:/ {t=$2} /protocol:/ {p=$2} /^ +port:/ {print f, t, p, $2}' | sort
 }
 
+# Processes a test starts besides the agent and the servers (clients,
+# followers): `SHOP_EXTRA_PIDS+=($!)`; shop_cleanup ends them first.
+SHOP_EXTRA_PIDS=()
+
 # shop_cleanup_on_exit: on any exit (a signal too), prints the agent log
-# ($WORK/agent.log) if the test failed, then shop_teardown "$WORK".
+# ($WORK/agent.log) if the test failed, ends SHOP_EXTRA_PIDS, then
+# shop_teardown "$WORK".
 shop_cleanup_on_exit() {
   trap shop_cleanup EXIT
   trap 'shop_cleanup 130' INT
@@ -35,6 +40,8 @@ shop_cleanup() {
   if [[ $rc -ne 0 ]]; then
     echo "--- agent log"; cat "$WORK/agent.log" 2>/dev/null || true
   fi
+  local pid
+  for pid in "${SHOP_EXTRA_PIDS[@]}"; do bh_stop "$pid"; done
   shop_teardown "$WORK"
   exit "$rc"
 }

@@ -29,15 +29,7 @@ VIP=10.244.250.10 NODE=10.244.0.1
 WORK=$(mktemp -d /tmp/bulkhead-e2e.XXXXXX)
 export BULKHEAD_SOCKET="$WORK/bulkhead.sock"
 source "$(dirname "$0")/lib.sh"
-POOL_PID=""
-cleanup_all() {
-  local rc=${1:-$?}  # before anything here changes $?
-  if [[ -n "$POOL_PID" ]]; then bh_stop "$POOL_PID"; fi
-  shop_cleanup "$rc"
-}
-trap cleanup_all EXIT
-trap 'cleanup_all 130' INT
-trap 'cleanup_all 143' TERM
+shop_cleanup_on_exit
 
 shop_create "$WORK"
 cat >>"$WORK/inventory.yaml" <<YAML
@@ -64,7 +56,7 @@ check "frontend -> $VIP:81 reaches api:9090 through the DNAT rule" lab_connect f
 # is the client).
 setsid ip netns exec "$(lab_pod_ns frontend)" /usr/bin/python3 "$(dirname "$0")/pool.py" \
   echo-client $VIP 80 "$WORK/pool.log" >/dev/null 2>&1 </dev/null &
-POOL_PID=$!
+SHOP_EXTRA_PIDS+=($!)
 for i in $(seq 1 50); do [[ -s "$WORK/pool.log" ]] && break; sleep 0.1; done
 shop_start_agent "$WORK" "$BUILD_DIR" 2>>"$WORK/agent.log"
 sleep 1
