@@ -370,6 +370,7 @@ absl::Status Agent::ReloadInventory() {
                     .services = next.ServiceEntriesFor(interfaces_->host_addresses())}));
   guardrails_.Commit(guardrails);
   identities_ = std::move(next);
+  ForgetGoneWorkloads();
   for (const auto& [identity, workload] : identities_.workloads())
     stability_.Track(workload.id(), absl::Now());  // new workloads: their mode since now
   modes_ = std::move(modes);
@@ -403,10 +404,13 @@ void Agent::OnBindingsChanged() {
 }
 
 void Agent::OnHostAddressesChanged() {
-  // NodePorts listen on every address of the node.
   auto applied =
-      maps_->Apply({.ipcache = Compiler::Ipcache(identities_, interfaces_->host_addresses()),
-                    .services = identities_.ServiceEntriesFor(interfaces_->host_addresses())});
+      maps_->Apply({.ipcache = Compiler::Ipcache(identities_, interfaces_->host_addresses())});
+  if (!applied.ok()) LogError(applied.status().message());
+  // NodePorts listen on every address of the node: apart, so a services map
+  // too small for them never keeps the node's own address out of the ipcache.
+  applied =
+      maps_->Apply({.services = identities_.ServiceEntriesFor(interfaces_->host_addresses())});
   if (!applied.ok()) LogError(applied.status().message());
 }
 

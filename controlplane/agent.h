@@ -24,8 +24,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <deque>
+#include <list>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -140,6 +142,8 @@ class Agent {
   std::string MetricsText() const;
   // Counts a flow for the metrics: by verdict and reason, and per workload.
   void CountFlow(const bh_flow_event& event);
+  // After an inventory reload: the per-workload counters of workloads gone.
+  void ForgetGoneWorkloads();
   bulkhead::v1::ExportPolicyResponse ExportPolicy() const;
   // A reviewed policy file: checked whole, then applied as one transaction
   // (agent_policy.cc). Problems in the response: nothing changed.
@@ -191,7 +195,8 @@ class Agent {
   bool policy_dirty_ = false;  // learned segments not yet in the policy map
   // For the metrics: flow events by (verdict, reason), and by (workload,
   // verdict) for at most kMaxWorkloadSeries workloads (the rest as "other").
-  static constexpr std::size_t kMaxWorkloadSeries = 1000;
+  static constexpr std::size_t kMaxWorkloadSeries = 1000;  // workloads, each up to 3 series
+  std::set<std::string> counted_workloads_;
   std::map<std::pair<std::uint8_t, std::uint8_t>, std::uint64_t> flows_by_verdict_;
   std::map<std::pair<std::string, std::uint8_t>, std::uint64_t> flows_by_workload_;
   struct Timing {
@@ -204,14 +209,16 @@ class Agent {
   };
   // `bulkhead top`: refused flows per pair, at most kMaxRefusedPairs (the
   // least recently seen goes first).
+  using RefusedKey = std::tuple<std::string, std::string, int, std::uint32_t, int>;
   struct RefusedUse {
     std::uint64_t flows = 0;
     absl::Time first_seen, last_seen;
     bulkhead::v1::Reason reason = bulkhead::v1::REASON_UNSPECIFIED;
+    std::list<const RefusedKey*>::iterator recency;  // its place in refused_recency_
   };
-  using RefusedKey = std::tuple<std::string, std::string, int, std::uint32_t, int>;
   static constexpr std::size_t kMaxRefusedPairs = 10000;
   std::map<RefusedKey, RefusedUse> refused_;
+  std::list<const RefusedKey*> refused_recency_;  // least recently seen first: O(1) eviction
   std::uint64_t refused_forgotten_ = 0;
   Timing compile_timing_;  // learned segments compiled into the maps
   Timing apply_timing_;    // policy files applied, read to maps

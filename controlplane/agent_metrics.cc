@@ -83,13 +83,14 @@ void Agent::CountFlow(const bh_flow_event& event) {
   for (std::uint32_t identity : {event.src_identity, event.dst_identity}) {
     const Workload* w = identities_.WorkloadOf(identity);
     if (w == nullptr) continue;
-    std::pair<std::string, std::uint8_t> key{w->id(), event.verdict};
-    auto it = flows_by_workload_.find(key);
-    if (it == flows_by_workload_.end() && flows_by_workload_.size() >= kMaxWorkloadSeries)
-      it = flows_by_workload_.try_emplace({"other", event.verdict}, 0).first;
-    else if (it == flows_by_workload_.end())
-      it = flows_by_workload_.emplace(std::move(key), 0).first;
-    ++it->second;
+    std::string name = w->id();
+    if (!counted_workloads_.contains(name)) {
+      if (counted_workloads_.size() >= kMaxWorkloadSeries)
+        name = "other";
+      else
+        counted_workloads_.insert(name);
+    }
+    ++flows_by_workload_[{std::move(name), event.verdict}];
   }
 }
 
@@ -102,13 +103,14 @@ void Agent::CountRefused(const bulkhead::v1::Flow& flow, absl::Time now) {
   auto it = refused_.find(key);
   if (it == refused_.end()) {
     if (refused_.size() >= kMaxRefusedPairs) {
-      auto oldest = std::min_element(
-          refused_.begin(), refused_.end(),
-          [](const auto& a, const auto& b) { return a.second.last_seen < b.second.last_seen; });
-      refused_.erase(oldest);
+      refused_.erase(*refused_recency_.front());
+      refused_recency_.pop_front();
       ++refused_forgotten_;
     }
     it = refused_.emplace(std::move(key), RefusedUse{.first_seen = now}).first;
+    it->second.recency = refused_recency_.insert(refused_recency_.end(), &it->first);
+  } else {
+    refused_recency_.splice(refused_recency_.end(), refused_recency_, it->second.recency);
   }
   ++it->second.flows;
   it->second.last_seen = now;
@@ -144,6 +146,14 @@ bulkhead::v1::TopResponse Agent::Top(const bulkhead::v1::TopRequest& request) co
   }
   top.set_refused_pairs_forgotten(refused_forgotten_);
   return top;
+}
+
+void Agent::ForgetGoneWorkloads() {
+  auto gone = [&](const std::string& name) {
+    return name != "other" && !identities_.IdentityOf(name).has_value();
+  };
+  std::erase_if(counted_workloads_, gone);
+  std::erase_if(flows_by_workload_, [&](const auto& entry) { return gone(entry.first.first); });
 }
 
 std::string Agent::MetricsText() const {

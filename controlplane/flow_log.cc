@@ -28,16 +28,24 @@ FlowLog::~FlowLog() {
 
 absl::Status FlowLog::Reopen() {
   if (fd_ >= 0) close(fd_);
+  size_ = 0;
   // O_NONBLOCK: a FIFO put at the path fails the check below instead of
   // blocking the agent until someone reads it.
   fd_ = open(options_.path.c_str(),
              O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
   if (fd_ < 0) return ErrnoError(errno, absl::StrCat("flow log ", options_.path));
   struct stat st;
-  if (fstat(fd_, &st) != 0) return ErrnoError(errno, absl::StrCat("flow log ", options_.path));
-  if (!S_ISREG(st.st_mode))
-    return absl::FailedPreconditionError(
+  absl::Status status;
+  if (fstat(fd_, &st) != 0)
+    status = ErrnoError(errno, absl::StrCat("flow log ", options_.path));
+  else if (!S_ISREG(st.st_mode))
+    status = absl::FailedPreconditionError(
         absl::StrCat("flow log ", options_.path, ": not a regular file"));
+  if (!status.ok()) {
+    close(fd_);
+    fd_ = -1;
+    return status;
+  }
   size_ = static_cast<std::uint64_t>(st.st_size);
   return absl::OkStatus();
 }
@@ -65,7 +73,15 @@ absl::Status FlowLog::Rotate() {
 void FlowLog::Write(const bulkhead::v1::Flow& flow) {
   if (flow.verdict() == bulkhead::v1::FORWARDED && !options_.forwarded) return;
   const std::string line = ToJsonLine(flow) + "\n";
-  if (size_ > 0 && size_ + line.size() > options_.max_bytes) {
+  if (fd_ < 0) {
+    // The file could not be opened again (after a rotation): try once a
+    // second, never rotating meanwhile, so the rotated files stay.
+    const absl::Time now = absl::Now();
+    if (now - last_reopen_ >= absl::Seconds(1)) {
+      last_reopen_ = now;
+      (void)Reopen();  // fd_ stays -1 if it fails
+    }
+  } else if (size_ > 0 && size_ + line.size() > options_.max_bytes) {
     if (absl::Status rotated = Rotate(); !rotated.ok())
       LogWarning(absl::StrCat("flow log ", options_.path, ": ", rotated.message()));
   }
@@ -77,8 +93,10 @@ void FlowLog::Write(const bulkhead::v1::Flow& flow) {
   }
   if (++failed_ == 1 || failed_ % 10000 == 0)
     LogWarning(absl::StrCat("flow log ", options_.path, ": ",
-                            n < 0 ? strerror(errno) : "short write", " (", failed_,
-                            " lines not written so far)"));
+                            fd_ < 0 ? "not open"
+                            : n < 0 ? strerror(errno)
+                                    : "short write",
+                            " (", failed_, " lines not written so far)"));
   if (n > 0) size_ += static_cast<std::uint64_t>(n);
 }
 

@@ -7,8 +7,10 @@
 //
 // Each line is one write(2) to a file opened O_APPEND, so a crash of the
 // agent loses no line it wrote and never leaves half of one. A write that
-// fails (disk full) is counted and logged at most every 10 s; the flow is
-// still in the agent's history.
+// fails (disk full) is counted, and logged the first time and every
+// 10,000th; the flow is still in the agent's history. If the file cannot be
+// opened again after a rotation, the agent tries once a second and rotates
+// nothing meanwhile (the rotated files are kept).
 //
 // Not thread-safe; lives on the agent's event loop.
 #pragma once
@@ -18,6 +20,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "proto/flow.pb.h"
 
 namespace bulkhead {
@@ -54,6 +57,7 @@ class FlowLog {
   std::uint64_t written_ = 0;
   std::uint64_t failed_ = 0;
   std::uint64_t rotations_ = 0;
+  absl::Time last_reopen_ = absl::InfinitePast();
 };
 
 }  // namespace bulkhead

@@ -149,9 +149,9 @@ absl::StatusOr<ServicePort> ParseServicePort(const YAML::Node& entry) {
   if (entry["targetPort"]) {
     absl::StatusOr<std::uint16_t> target = PortOf(entry["targetPort"], "targetPort");
     if (!target.ok())
-      return absl::InvalidArgumentError(absl::StrCat(
-          target.status().message(),
-          " (a named target port is resolved by the Kubernetes source; write the number here)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(target.status().message(),
+                       " (a named target port is not read from the inventory: write its number)"));
     p.target_port = *target;
   }
   if (entry["nodePort"]) {

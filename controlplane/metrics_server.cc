@@ -8,7 +8,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
-#include <set>
+#include <list>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -25,7 +25,8 @@ namespace {
 
 constexpr std::size_t kMaxConnections = 16;
 constexpr std::size_t kMaxRequestBytes = 8 << 10;
-constexpr std::chrono::seconds kTimeout{10};
+constexpr std::chrono::seconds kTimeout{10};   // to send a request, or take an answer
+constexpr std::chrono::seconds kKeepAlive{5};  // idle between requests on one connection
 
 // "host:port" or "[v6]:port".
 absl::StatusOr<tcp::endpoint> ParseEndpoint(const std::string& text) {
@@ -54,7 +55,7 @@ struct MetricsServer::State {
   tcp::acceptor acceptor;
   Render render;
   bool stopped = false;
-  std::set<beast::tcp_stream*> connections;
+  std::list<beast::tcp_stream*> connections;  // oldest first
 };
 
 namespace {
@@ -92,13 +93,13 @@ http::response<http::string_body> Respond(State& state,
 
 asio::awaitable<void> Serve(std::shared_ptr<State> state, tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
-  state->connections.insert(&stream);
+  auto place = state->connections.insert(state->connections.end(), &stream);
   beast::flat_buffer buffer(kMaxRequestBytes);
-  for (;;) {
+  for (bool first = true;; first = false) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(kMaxRequestBytes);
     parser.header_limit(kMaxRequestBytes);
-    stream.expires_after(kTimeout);
+    stream.expires_after(first ? kTimeout : kKeepAlive);
     boost::system::error_code ec;
     co_await http::async_read(stream, buffer, parser,
                               asio::redirect_error(asio::use_awaitable, ec));
@@ -108,7 +109,7 @@ asio::awaitable<void> Serve(std::shared_ptr<State> state, tcp::socket socket) {
     co_await http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
     if (ec || state->stopped || !response.keep_alive()) break;
   }
-  state->connections.erase(&stream);
+  state->connections.erase(place);
   boost::system::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
 }
@@ -125,10 +126,10 @@ asio::awaitable<void> AcceptLoop(std::shared_ptr<State> state) {
       co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
-    if (state->connections.size() >= kMaxConnections) {
-      socket.close(ec);
-      continue;
-    }
+    // Full: the oldest connection goes, so clients that hold connections
+    // open cannot keep a probe or a scrape out.
+    if (state->connections.size() >= kMaxConnections)
+      state->connections.front()->socket().close(ec);
     asio::co_spawn(state->acceptor.get_executor(), Serve(state, std::move(socket)), asio::detached);
   }
 }

@@ -7,9 +7,10 @@
 //                  readiness probes)
 //   anything else  404 (405 for another method)
 //
-// Bounded like the API socket: at most 16 connections (the next is closed at
-// once), a request of at most 8 KiB, and 10 s to send a request or take an
-// answer.
+// Bounded like the API socket: at most 16 connections (a new one closes the
+// oldest, so idle clients cannot keep the health probe out), a request of
+// at most 8 KiB, 10 s to send a request or take an answer, 5 s idle between
+// requests on a kept-alive connection.
 //
 // Not thread-safe; lives on the agent's event loop.
 #pragma once

@@ -87,6 +87,11 @@ TEST_F(LearnerTest, AFlowToAServiceIsLearnedAsTheBackendsTargetPort) {
   e.daddr = *ParseAddress("10.96.0.11");
   e.dport_be = htons(80);
   EXPECT_FALSE(learner_->Observe(e).has_value());
+  // Nor one that leads elsewhere now (the inventory changed between the
+  // datapath's verdict and this event).
+  e.daddr = *ParseAddress("10.96.0.10");
+  e.dst_identity = db_;
+  EXPECT_FALSE(learner_->Observe(e).has_value());
 }
 
 // SCTP and UDP-Lite are judged by destination port like UDP (bpf/lib/parse.h):

@@ -324,9 +324,8 @@ TEST(PolicyDocumentTest, KubernetesPoliciesAreReadAgainstTheCatalog) {
   std::size_t second = text.find("---", text.find("---") + 1);
   text.insert(text.find("spec:", second), "  colour: red\n");
   const int colour_line =
-      1 + static_cast<int>(std::count(text.begin(),
-                                      text.begin() + static_cast<std::ptrdiff_t>(text.find("colour")),
-                                      '\n'));
+      1 + static_cast<int>(std::count(
+              text.begin(), text.begin() + static_cast<std::ptrdiff_t>(text.find("colour")), '\n'));
   ParsedPolicy broken = ParsePolicyDocument(text, &catalog);
   ASSERT_EQ(broken.problems.size(), 1u);
   EXPECT_EQ(broken.problems[0].line, colour_line);

@@ -81,10 +81,15 @@ TEST(FlowFilterTest, SameFlagOrsOtherFlagsAndNotNegates) {
   FlowFilter neither = Filter({{Field::kPort, "8080", true}, {Field::kPort, "443", true}});
   EXPECT_FALSE(neither.Matches(kToApi));
   EXPECT_FALSE(neither.Matches(kToWorld));
-  // A negated and a plain occurrence of the same flag.
+  // Different flags, one negated: shop's flows, but not those to world.
   FlowFilter mixed = Filter({{Field::kNamespace, "shop", false}, {Field::kTo, "world", true}});
   EXPECT_TRUE(mixed.Matches(kToApi));
   EXPECT_FALSE(mixed.Matches(kToWorld));
+  // The same flag plain and negated: the plain ones OR, then none of the
+  // negated ones may match (either end's port here).
+  FlowFilter same = Filter({{Field::kPort, "40000", false}, {Field::kPort, "443", true}});
+  EXPECT_TRUE(same.Matches(kToApi)) << "port 40000, not 443";
+  EXPECT_FALSE(same.Matches(kToWorld)) << "port 40000, but also 443";
 }
 
 TEST(FlowFilterTest, TimesAreDurationsBeforeNowOrRfc3339) {

@@ -11,8 +11,13 @@ check() {
 refused() { ! "$@"; }
 
 # flows_matching JQ_FILTER: how many flows (JSON lines) match.
+# A failure of bulkhead or jq prints a word, not a count, so the check that
+# uses it fails too (never "0 flows matched" by accident).
 flows_matching() {
-  "$BULKHEAD" flows --last 0 -o json | jq -c "select($1)" | wc -l
+  local flows count
+  flows=$("$BULKHEAD" flows --last 0 -o json) || { echo "bulkhead-flows-failed"; return 1; }
+  count=$(set -o pipefail; jq -c "select($1)" <<<"$flows" | wc -l) || { echo "jq-failed"; return 1; }
+  echo "$count"
 }
 
 # segments: the exported policy's segments in force (not heldBack) as

@@ -7,10 +7,15 @@
       JSON object a line: {"family", "type", "name", "labels", "value"}
   metrics_check.py URL PATH
       prints the HTTP status and body of URL + PATH
+  metrics_check.py URL PATH HOLD
+      the same, while HOLD other connections to URL's host and port are
+      open and idle (clients that never send a request)
 """
 import json
+import socket
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -24,7 +29,11 @@ def fetch(url):
         return e.code, "", e.read().decode()
 
 
-if len(sys.argv) == 3:
+if len(sys.argv) >= 3:
+    held = []
+    if len(sys.argv) == 4:
+        host, port = urllib.parse.urlsplit(sys.argv[1]).netloc.rsplit(":", 1)
+        held = [socket.create_connection((host, int(port))) for _ in range(int(sys.argv[3]))]
     status, _, body = fetch(sys.argv[1] + sys.argv[2])
     print(status, body.strip())
     sys.exit(0)

@@ -8,7 +8,8 @@
 #   - drops by reason and per-workload flows name the dropped pair;
 #   - map capacity is what --policy-max set, map entries what was compiled,
 #     and `bulkhead status` shows the same fill;
-#   - /healthz answers ok, an unknown path 404;
+#   - /healthz answers ok, also while idle clients hold every connection;
+#     an unknown path is 404;
 #   - a bad --metrics-address stops the start with an error naming it.
 # Usage: metrics_test.sh BUILD_DIR. Needs root. Cleans up on any exit.
 set -euo pipefail
@@ -69,6 +70,8 @@ check "status -o json shows the same map fill" test \
   "$("$BULKHEAD" status -o json | jq -r '.maps[] | select(.name=="bh_policy") | "\(.entries)/\(.capacity)"')" == "2/2048"
 check "status shows a map table" bash -c "'$BULKHEAD' status | grep -Eq '^bh_policy +2 +2048 +0\.1%'"
 check "/healthz answers ok" test "$(in_node /usr/bin/python3 "$(dirname "$0")/metrics_check.py" "$URL" /healthz)" == "200 ok"
+check "/healthz answers while 20 idle clients hold connections (more than the 16 allowed)" test \
+  "$(in_node /usr/bin/python3 "$(dirname "$0")/metrics_check.py" "$URL" /healthz 20)" == "200 ok"
 check "an unknown path is 404" bash -c "ip netns exec '$(lab_node_ns)' /usr/bin/python3 '$(dirname "$0")/metrics_check.py' '$URL' /nope | grep -q '^404 '"
 
 echo "# a bad --metrics-address"
