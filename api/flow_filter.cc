@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -233,6 +234,12 @@ absl::StatusOr<std::vector<Flow>> ReadFlowsJson(std::istream& in, const std::str
   }
   if (in.bad()) return absl::DataLossError(absl::StrCat(name, ": read error"));
   return flows;
+}
+
+absl::StatusOr<std::vector<Flow>> ReadFlowsFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  return ReadFlowsJson(in, path);
 }
 
 }  // namespace bulkhead

@@ -67,5 +67,7 @@ absl::StatusOr<absl::Time> ParseFlowTime(absl::string_view text, absl::Time now)
 // lines skipped. `name` is used in errors ("saved.json:12: ...").
 absl::StatusOr<std::vector<bulkhead::v1::Flow>> ReadFlowsJson(std::istream& in,
                                                               const std::string& name);
+// The same from the file at `path` (NotFound "PATH: cannot open").
+absl::StatusOr<std::vector<bulkhead::v1::Flow>> ReadFlowsFile(const std::string& path);
 
 }  // namespace bulkhead

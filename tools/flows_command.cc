@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <iostream>
 #include <limits>
 #include <thread>
@@ -170,13 +169,8 @@ int FlowsCommand::Run(const std::string& socket) {
   };
 
   if (!input_.empty()) {
-    std::ifstream file;
-    if (input_ != "-") {
-      file.open(input_);
-      if (!file) return PrintFailure(absl::NotFoundError(absl::StrCat(input_, ": cannot open")));
-    }
     absl::StatusOr<std::vector<bulkhead::v1::Flow>> flows =
-        ReadFlowsJson(input_ == "-" ? std::cin : file, input_ == "-" ? "stdin" : input_);
+        input_ == "-" ? ReadFlowsJson(std::cin, "stdin") : ReadFlowsFile(input_);
     if (!flows.ok()) return PrintFailure(flows.status());
     print(matching(Pointers(*flows), last_));
     return 0;

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 
 #include "absl/cleanup/cleanup.h"
@@ -86,9 +85,7 @@ int GraphCommand::Run(const std::string& socket) {
 
   std::vector<bulkhead::v1::Flow> flows;
   if (!input_.empty()) {
-    std::ifstream in(input_);
-    if (!in) return PrintFailure(absl::NotFoundError(absl::StrCat(input_, ": cannot open")));
-    absl::StatusOr<std::vector<bulkhead::v1::Flow>> read = ReadFlowsJson(in, input_);
+    absl::StatusOr<std::vector<bulkhead::v1::Flow>> read = ReadFlowsFile(input_);
     if (!read.ok()) return PrintFailure(read.status());
     flows = *std::move(read);
   } else {

@@ -110,13 +110,6 @@ std::optional<ParsedPolicy> ReadPolicyFile(const std::string& path, const PeerCa
   return std::nullopt;
 }
 
-// Saved `bulkhead flows -o json` output: one Flow a line.
-absl::StatusOr<std::vector<bulkhead::v1::Flow>> ReadFlowsJson(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
-  return bulkhead::ReadFlowsJson(in, path);
-}
-
 absl::Time TimeOf(const google::protobuf::Timestamp& t) {
   return absl::FromUnixNanos(google::protobuf::util::TimeUtil::TimestampToNanoseconds(t));
 }
@@ -326,7 +319,7 @@ int PolicyCommands::Simulate(const CallAgent& call) {
   std::vector<bulkhead::v1::Flow> flows;
   std::optional<bulkhead::v1::ExportPolicyResponse> in_force;
   if (!flows_file_.empty()) {
-    absl::StatusOr<std::vector<bulkhead::v1::Flow>> read = ReadFlowsJson(flows_file_);
+    absl::StatusOr<std::vector<bulkhead::v1::Flow>> read = ReadFlowsFile(flows_file_);
     if (!read.ok()) return Unsure(read.status());
     flows = *std::move(read);
   } else {
