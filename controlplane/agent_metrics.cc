@@ -39,18 +39,8 @@ std::string Lower(absl::string_view text) { return absl::AsciiStrToLower(text); 
 
 // bh_verdict's name, as the flows' JSON spells it (in lower case).
 std::string VerdictName(std::uint8_t verdict) {
-  switch (verdict) {
-    case BH_VERDICT_FORWARDED:
-      return "forwarded";
-    case BH_VERDICT_AUDIT:
-      return "audit";
-    case BH_VERDICT_DROPPED:
-      return "dropped";
-    default:
-      return absl::StrCat(verdict);
-  }
+  return Lower(bulkhead::v1::Verdict_Name(VerdictToProto(verdict)));
 }
-
 }  // namespace
 
 std::vector<bulkhead::v1::MapFill> Agent::MapFills() const {

@@ -27,6 +27,8 @@ void FillEndpoint(bulkhead::v1::Endpoint* endpoint, std::uint32_t identity, cons
   endpoint->set_port(ntohs(port_be));
 }
 
+}  // namespace
+
 bulkhead::v1::Verdict VerdictToProto(std::uint8_t verdict) {
   switch (verdict) {
     case BH_VERDICT_FORWARDED:
@@ -39,8 +41,6 @@ bulkhead::v1::Verdict VerdictToProto(std::uint8_t verdict) {
       return bulkhead::v1::VERDICT_UNSPECIFIED;
   }
 }
-
-}  // namespace
 
 MonotonicClockOffset::MonotonicClockOffset()
     : offset_ns_(ClockNanos(CLOCK_REALTIME) - ClockNanos(CLOCK_MONOTONIC)) {}

@@ -22,6 +22,9 @@ class MonotonicClockOffset {
   std::int64_t offset_ns_;
 };
 
+// bh_verdict -> the proto's Verdict (their numbers differ).
+bulkhead::v1::Verdict VerdictToProto(std::uint8_t verdict);
+
 bulkhead::v1::Flow FlowFromEvent(const bh_flow_event& event, const IdentityTable& identities,
                                  const std::string& interface, const MonotonicClockOffset& clock);
 
